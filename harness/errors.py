@@ -1,0 +1,91 @@
+"""The exception tree of exam-sweep.
+
+Every error the library raises on purpose is a ``SweepError``; the CLI turns each
+into one actionable line (what failed, where, what to do next) and a non-zero exit.
+Faults of the *model* are never exceptions: they are outcomes stored with the
+attempt (see ``harness.results.Outcome``).
+
+    SweepError
+    ├── ConfigError            bad flags, a corrupt or contradictory sweep file
+    ├── ExamError              a broken exam definition (manifest, template, files)
+    ├── ToolchainError         no usable Go toolchain, or -race unavailable
+    ├── StoreError             results directory unwritable, corrupt, or conflicting
+    │   └── ConflictError      stored cells were made with a different config
+    ├── EndpointError          the model endpoint failed (after bounded retries)
+    │   ├── EndpointUnreachable   connection refused / DNS / dropped connection
+    │   ├── EndpointTimeout       no complete answer within the request timeout
+    │   ├── UnknownModel          404 (or llama-swap <= v217's 400) for the model id
+    │   ├── EndpointHTTPError     any other non-2xx status; ``retryable`` for 429/5xx
+    │   └── MalformedResponse     2xx whose body is not the chat-completions shape
+    └── GradingError           our own infrastructure failed while grading
+                               (never counted against the model)
+"""
+
+from __future__ import annotations
+
+
+class SweepError(Exception):
+    """Base class. ``hint`` says what the user can do next."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message as one line, with the hint appended when there is one."""
+        text = " ".join(self.message.split())
+        if self.hint:
+            text += f" ({' '.join(self.hint.split())})"
+        return text
+
+
+class ConfigError(SweepError):
+    pass
+
+
+class ExamError(SweepError):
+    pass
+
+
+class ToolchainError(SweepError):
+    pass
+
+
+class StoreError(SweepError):
+    pass
+
+
+class ConflictError(StoreError):
+    pass
+
+
+class EndpointError(SweepError):
+    retryable: bool = False
+
+
+class EndpointUnreachable(EndpointError):
+    retryable = True
+
+
+class EndpointTimeout(EndpointError):
+    retryable = True
+
+
+class UnknownModel(EndpointError):
+    retryable = False
+
+
+class EndpointHTTPError(EndpointError):
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retryable = status == 429 or status >= 500
+
+
+class MalformedResponse(EndpointError):
+    retryable = True
+
+
+class GradingError(SweepError):
+    pass

@@ -1,0 +1,288 @@
+"""Exams as data: finding, loading and validating exam directories.
+
+An exam is a directory ``exams/<id>/`` with an ``exam.toml`` manifest (see
+docs/adding-an-exam.md for every field), jinja2 prompt templates, per task a
+reference solution and known-bad variants, and its checks: either hidden stdin/args
+cases in the manifest (``grader = "stdio"``) or a ``checks.py`` module driving the
+built binary (``grader = "checks"``). Adding an exam needs no change to the core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ExamError
+
+_HARNESS_DIR = Path(__file__).resolve().parent
+
+# Harness source files whose content is part of every exam's grader hash: a change
+# to how we build or run answers is a grader change.
+GRADER_SOURCES = ("grading.py", "checkkit.py", "gotool.py", "proc.py", "extract.py")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    build_timeout_s: float = Field(120.0, gt=0)
+    run_timeout_s: float = Field(5.0, gt=0)          # per program run (stdio) / per check step
+    check_timeout_s: float = Field(60.0, gt=0)       # whole check driver (checks grader)
+    memory_mb: int = Field(1024, ge=512)             # address space; Go needs >= ~1 GiB
+    output_kb: int = Field(1024, ge=1)               # per stream
+
+
+class Case(_Strict):
+    """One hidden case for a stdio task: run the binary, compare stdout exactly
+    (after trimming trailing whitespace on each line and trailing blank lines)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    args: list[str] = []
+    stdin: str = ""
+    expect_stdout: str
+    # A directory tree created fresh for the case; "{tree}" in args is replaced by its path.
+    files: dict[str, str] = {}        # relative path -> text content
+    sized_files: dict[str, int] = {}  # relative path -> size in bytes (filled with 'x')
+    dirs: list[str] = []              # empty directories
+    symlinks: dict[str, str] = {}     # relative link path -> target (as written)
+
+
+class Variant(_Strict):
+    """A known-bad solution and exactly what it must score."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    file: str
+    points: float = Field(ge=0)
+    fail: list[str] = []              # names of the checks that must not pass; all others must
+    why: str = Field(min_length=1)
+
+
+class Task(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    title: str = ""
+    prompt: str                        # template path, relative to the exam directory
+    points: float = Field(gt=0)
+    reference: str                     # reference solution (.go or a full answer .md)
+    starter: str | None = None         # starter code, given to the prompt template as `starter`
+    race: bool = False                 # also build with -race (checks grader)
+    cases: list[Case] = []
+    variants: list[Variant] = []
+    baseline: Variant | None = None    # e.g. the unmodified starter, with its known score
+
+
+class Manifest(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    title: str = Field(min_length=1)
+    version: int = Field(ge=1)
+    description: str = ""
+    grader: Literal["stdio", "checks"]
+    system_prompt: str | None = None
+    limits: Limits = Limits()
+    tasks: list[Task] = Field(min_length=1)
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, tasks: list[Task]) -> list[Task]:
+        ids = [t.id for t in tasks]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate task id(s): {', '.join(sorted(dup))}")
+        return tasks
+
+    @model_validator(mode="after")
+    def _stdio_needs_cases(self) -> Manifest:
+        if self.grader == "stdio":
+            for i, t in enumerate(self.tasks):
+                if not t.cases:
+                    raise ValueError(f"tasks[{i}].cases is empty (a stdio task needs hidden cases)")
+                names = [c.name for c in t.cases]
+                if len(set(names)) != len(names):
+                    raise ValueError(f"tasks[{i}].cases has duplicate names")
+        return self
+
+
+@dataclass(frozen=True)
+class Exam:
+    manifest: Manifest
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    @property
+    def tasks(self) -> list[Task]:
+        return self.manifest.tasks
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.points for t in self.manifest.tasks)
+
+    def task(self, task_id: str) -> Task:
+        for t in self.manifest.tasks:
+            if t.id == task_id:
+                return t
+        known = ", ".join(t.id for t in self.manifest.tasks)
+        raise ExamError(f"exam '{self.id}' has no task '{task_id}'", hint=f"tasks: {known}")
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> str:
+        return (self.root / rel).read_text(encoding="utf-8")
+
+    def render_prompt(self, task: Task) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.root)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        ctx = {"exam": self.manifest, "task": task,
+               "starter": self.read(task.starter) if task.starter else None}
+        try:
+            return env.get_template(task.prompt).render(**ctx)
+        except jinja2.TemplateError as e:
+            raise ExamError(
+                f"exam '{self.id}': prompt template {task.prompt} of task '{task.id}' fails: {e}",
+                hint=f"fix {self.root / task.prompt}",
+            ) from e
+
+    def messages(self, task: Task) -> list[dict[str, str]]:
+        msgs = []
+        if self.manifest.system_prompt:
+            msgs.append({"role": "system", "content": self.manifest.system_prompt})
+        msgs.append({"role": "user", "content": self.render_prompt(task)})
+        return msgs
+
+    @cached_property
+    def grader_hash(self) -> str:
+        """sha256 of everything that decides a grade: the exam directory's files and
+        the harness modules that build, run and check answers (12 hex digits)."""
+        h = hashlib.sha256()
+        for p in sorted(self.root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p.relative_to(self.root)).encode() + b"\0")
+                h.update(p.read_bytes() + b"\0")
+        for name in GRADER_SOURCES:
+            f = _HARNESS_DIR / name
+            if f.exists():
+                h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
+        return h.hexdigest()[:12]
+
+
+def _loc(loc: tuple[object, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def load_exam(root: Path) -> Exam:
+    """Load and validate one exam directory; raise ExamError naming file and field."""
+    root = Path(root)
+    manifest_path = root / "exam.toml"
+    label = root.name
+    try:
+        raw = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ExamError(f"exam '{label}': no exam.toml in {root}") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ExamError(f"exam '{label}': {manifest_path} is not valid TOML: {e}") from e
+    label = str(raw.get("id", label))
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ExamError(f"exam '{label}': {_loc(err['loc'])}: {msg}{more} ({manifest_path})") from e
+    exam = Exam(manifest, root)
+    _check_files(exam, manifest_path)
+    return exam
+
+
+def _check_files(exam: Exam, manifest_path: Path) -> None:
+    def need(rel: str | None, field: str) -> None:
+        if rel is None:
+            return
+        p = exam.root / rel
+        if not p.is_file():
+            raise ExamError(f"exam '{exam.id}': {field}: file {rel} does not exist ({manifest_path})")
+
+    for i, t in enumerate(exam.tasks):
+        need(t.prompt, f"tasks[{i}].prompt")
+        need(t.reference, f"tasks[{i}].reference")
+        need(t.starter, f"tasks[{i}].starter")
+        for j, v in enumerate(t.variants):
+            need(v.file, f"tasks[{i}].variants[{j}].file")
+            if v.points > t.points:
+                raise ExamError(
+                    f"exam '{exam.id}': tasks[{i}].variants[{j}].points {v.points} exceeds the "
+                    f"task's {t.points} points ({manifest_path})"
+                )
+        if t.baseline is not None:
+            need(t.baseline.file, f"tasks[{i}].baseline.file")
+    if exam.manifest.grader == "checks" and not (exam.root / "checks.py").is_file():
+        raise ExamError(f"exam '{exam.id}': grader = \"checks\" needs checks.py in {exam.root}")
+
+
+def builtin_exams_dir() -> Path:
+    """The exams shipped with exam-sweep: ``exams/`` in a source checkout, or the
+    copy packed into the wheel as ``harness/_exams``."""
+    packed = _HARNESS_DIR / "_exams"
+    if packed.is_dir():
+        return packed
+    return _HARNESS_DIR.parent / "exams"
+
+
+def search_path(extra: list[Path] | None = None) -> list[Path]:
+    dirs = list(extra or [])
+    env = os.environ.get("SWEEP_EXAMS_PATH")
+    if env:
+        dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs.append(builtin_exams_dir())
+    return dirs
+
+
+def exam_dirs(extra: list[Path] | None = None) -> dict[str, Path]:
+    """Exam id (directory name) -> directory; earlier search-path entries win."""
+    found: dict[str, Path] = {}
+    for d in search_path(extra):
+        if not d.is_dir():
+            continue
+        for sub in sorted(d.iterdir()):
+            if (sub / "exam.toml").is_file() and sub.name not in found:
+                found[sub.name] = sub
+    return found
+
+
+def find_exam(exam_id: str, extra: list[Path] | None = None) -> Exam:
+    p = Path(exam_id)
+    if (p / "exam.toml").is_file():
+        return load_exam(p)
+    dirs = exam_dirs(extra)
+    if exam_id not in dirs:
+        known = ", ".join(sorted(dirs)) or "none"
+        raise ExamError(f"unknown exam '{exam_id}'", hint=f"known exams: {known}; or pass an exam directory")
+    return load_exam(dirs[exam_id])
+
+
+def all_exams(extra: list[Path] | None = None) -> list[Exam]:
+    return [load_exam(p) for p in exam_dirs(extra).values()]

@@ -1,0 +1,286 @@
+"""Grading one piece of Go source for one task, by execution.
+
+``grade_source`` builds the code with the shared toolchain, then scores it with the
+exam's grader:
+
+* ``stdio``: checks ``build`` (1 point), ``runs`` (1 point: the first case exits 0
+  within its time limit) and one ``case:<name>`` check per hidden case, the rest of
+  the task's points split evenly over them. A case passes when the program exits 0
+  within the limit and its stdout equals the expected text after trimming trailing
+  whitespace on each line and trailing blank lines.
+* ``checks``: the exam's ``checks.py`` (see ``harness.checkkit``).
+
+The denominator is fixed: a build failure scores 0 on every check and the grade
+still has the task's full ``max_points``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+import threading
+import time
+import types
+from pathlib import Path
+
+from harness import proc
+from harness.checkkit import CheckContext
+from harness.errors import ExamError, GradingError
+from harness.exams import Case, Exam, Task
+from harness.gotool import BuildResult, BuildStatus, Toolchain, explain_build
+from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
+
+BUILD_POINTS = 1.0
+RUNS_POINTS = 1.0
+
+
+def normalize_output(text: str) -> str:
+    """Trailing whitespace of each line and trailing blank lines do not count."""
+    lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines)
+
+
+def check_names(exam: Exam, task: Task) -> list[tuple[str, float]]:
+    """The task's checks and their points, in report order (the fixed denominator)."""
+    if exam.manifest.grader == "stdio":
+        per_case = (task.points - BUILD_POINTS - RUNS_POINTS) / len(task.cases)
+        return [("build", BUILD_POINTS), ("runs", RUNS_POINTS)] + [
+            (f"case:{c.name}", per_case) for c in task.cases
+        ]
+    return list(load_checks_module(exam).CHECKS)
+
+
+_MODULES: dict[tuple[str, str], types.ModuleType] = {}
+_MODULES_LOCK = threading.Lock()
+
+
+def load_checks_module(exam: Exam) -> types.ModuleType:
+    key = (str(exam.root), exam.grader_hash)
+    with _MODULES_LOCK:
+        if key in _MODULES:
+            return _MODULES[key]
+        path = exam.root / "checks.py"
+        name = f"_sweep_checks_{exam.id.replace('-', '_')}_{exam.grader_hash}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ExamError(f"exam '{exam.id}': cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # noqa: BLE001 - any error in exam code is an exam error
+            raise ExamError(f"exam '{exam.id}': {path} fails to import: {type(e).__name__}: {e}") from e
+        checks = getattr(module, "CHECKS", None)
+        if not checks or not callable(getattr(module, "run_checks", None)):
+            raise ExamError(f"exam '{exam.id}': {path} must define CHECKS and run_checks(ctx)")
+        for task in exam.tasks:
+            pts = round(sum(p for _, p in checks), 6)
+            if pts != round(task.points, 6):
+                raise ExamError(
+                    f"exam '{exam.id}': CHECKS in {path} sum to {pts} points but task "
+                    f"'{task.id}' has {task.points}"
+                )
+        _MODULES[key] = module
+        return module
+
+
+def _run_limits(exam: Exam, wall_s: float | None = None) -> proc.Limits:
+    lim = exam.manifest.limits
+    return proc.Limits(
+        wall_s=wall_s if wall_s is not None else lim.run_timeout_s,
+        cpu_s=int(max(lim.run_timeout_s, wall_s or 0)) + 5,
+        address_space=lim.memory_mb * proc.MiB,
+        file_size=64 * proc.MiB,
+        open_files=1024,
+        output_bytes=lim.output_kb * 1024,
+    )
+
+
+def grade_source(
+    exam: Exam,
+    task: Task,
+    source: str,
+    toolchain: Toolchain,
+    *,
+    scratch_parent: Path | None = None,
+) -> Grade:
+    """Build and score ``source``; returns a Grade (a grading_error Grade when our
+    own infrastructure failed). Leaves nothing behind in ``scratch_parent``."""
+    started = time.monotonic()
+    names = check_names(exam, task)
+    workdir = Path(tempfile.mkdtemp(prefix=f"sweep-{exam.id}-{task.id}-", dir=scratch_parent))
+    try:
+        grade = _grade_in(exam, task, source, toolchain, workdir, names)
+    except ExamError:
+        raise
+    except GradingError as e:
+        grade = _error_grade(names, task, e.message)
+    except Exception as e:  # noqa: BLE001 - anything unexpected is our fault, not the model's
+        grade = _error_grade(names, task, f"{type(e).__name__}: {e}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return Grade(
+        outcome=grade.outcome,
+        points=grade.points,
+        max_points=grade.max_points,
+        checks=grade.checks,
+        explanation=grade.explanation,
+        grader_hash=exam.grader_hash,
+        duration_s=round(time.monotonic() - started, 3),
+        details=grade.details,
+    )
+
+
+def _error_grade(names: list[tuple[str, float]], task: Task, why: str) -> Grade:
+    checks = tuple(CheckResult(n, CheckStatus.ERROR, 0.0, p, why) for n, p in names)
+    return Grade(Outcome.GRADING_ERROR, 0.0, task.points, checks, f"grading error: {why}")
+
+
+def _build_failed(names: list[tuple[str, float]], task: Task, build: BuildResult) -> Grade:
+    why = explain_build(build)
+    if build.status is BuildStatus.ENVIRONMENT_ERROR:
+        return _error_grade(names, task, f"build environment: {why}")
+    checks = []
+    for n, p in names:
+        if n == "build":
+            checks.append(CheckResult.failing(n, p, why))
+        else:
+            checks.append(CheckResult.not_run(n, p, "the program did not build"))
+    return Grade(Outcome.BUILD_FAILED, 0.0, task.points, tuple(checks), f"build failed: {why}",
+                 details={"build_log": build.log[-4000:], "build_status": build.status.value})
+
+
+def _grade_in(
+    exam: Exam,
+    task: Task,
+    source: str,
+    toolchain: Toolchain,
+    workdir: Path,
+    names: list[tuple[str, float]],
+) -> Grade:
+    limits = exam.manifest.limits
+    build = toolchain.build(source, workdir, timeout_s=limits.build_timeout_s)
+    if not build.ok:
+        return _build_failed(names, task, build)
+    details: dict[str, object] = {"build_s": round(build.wall_s, 3)}
+    if exam.manifest.grader == "stdio":
+        checks = _stdio_checks(exam, task, build.binary, workdir, names)  # type: ignore[arg-type]
+    else:
+        race_build = None
+        race_binary = None
+        if task.race:
+            race_build = toolchain.build(source, workdir, race=True, timeout_s=limits.build_timeout_s)
+            details["race_build_s"] = round(race_build.wall_s, 3)
+            if race_build.status is BuildStatus.ENVIRONMENT_ERROR:
+                raise GradingError(f"-race build environment: {explain_build(race_build)}")
+            race_binary = race_build.binary
+        home = workdir / "home"
+        home.mkdir(exist_ok=True)
+        ctx = CheckContext(
+            binary=build.binary,  # type: ignore[arg-type]
+            race_binary=race_binary,
+            race_build=race_build,
+            workdir=workdir,
+            limits=_run_limits(exam),
+            env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
+            task_id=task.id,
+        )
+        module = load_checks_module(exam)
+        results = list(module.run_checks(ctx))
+        by_name = {r.name: r for r in results}
+        missing = [n for n, _ in names if n not in by_name]
+        if missing:
+            raise GradingError(f"checks.py returned no result for {', '.join(missing)}")
+        checks = [by_name[n] for n, _ in names]
+        for (n, p), r in zip(names, checks, strict=True):
+            if round(r.max_points, 6) != round(p, 6):
+                raise GradingError(f"check {n}: max_points {r.max_points} != declared {p}")
+        if any(r.status is CheckStatus.ERROR for r in checks):
+            bad = [r for r in checks if r.status is CheckStatus.ERROR]
+            raise GradingError(f"check {bad[0].name} errored: {bad[0].detail}")
+        details.update(ctx.notes)
+    pts, mx = total(checks)
+    failed = [c.name for c in checks if not c.passed]
+    expl = "all checks passed" if not failed else "failed: " + ", ".join(failed)
+    return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
+
+
+def _make_tree(base: Path, case: Case) -> Path:
+    tree = base / f"tree-{case.name}"
+    tree.mkdir(parents=True)
+    for d in case.dirs:
+        (tree / d).mkdir(parents=True, exist_ok=True)
+    for rel, text in case.files.items():
+        p = tree / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    for rel, size in case.sized_files.items():
+        p = tree / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x" * size)
+    for rel, target in case.symlinks.items():
+        p = tree / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.symlink_to(target)
+    return tree
+
+
+def _stdio_checks(
+    exam: Exam,
+    task: Task,
+    binary: Path,
+    workdir: Path,
+    names: list[tuple[str, float]],
+) -> list[CheckResult]:
+    points = dict(names)
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home)
+    limits = _run_limits(exam)
+    results: list[CheckResult] = [CheckResult.passing("build", points["build"])]
+    runs: list[tuple[Case, proc.ProcResult]] = []
+    for case in task.cases:
+        uses_tree = bool(case.files or case.sized_files or case.dirs or case.symlinks)
+        tree = _make_tree(workdir / "trees", case) if uses_tree else None
+        args = [a.replace("{tree}", str(tree)) for a in case.args] if tree else list(case.args)
+        res = proc.run([str(binary), *args], env=env, cwd=home, limits=limits,
+                       stdin=case.stdin.encode("utf-8"))
+        runs.append((case, res))
+    first_case, first = runs[0]
+    if first.returncode == 0 and not first.timed_out and not first.output_limited:
+        results.append(CheckResult.passing("runs", points["runs"]))
+    else:
+        results.append(CheckResult.failing(
+            "runs", points["runs"], f"case {first_case.name}: {first.describe_exit()}{_stderr_tail(first)}"))
+    for case, res in runs:
+        name = f"case:{case.name}"
+        if not res.ok:
+            results.append(CheckResult.failing(name, points[name], res.describe_exit() + _stderr_tail(res)))
+            continue
+        got = normalize_output(res.stdout_text())
+        want = normalize_output(case.expect_stdout)
+        if got == want:
+            results.append(CheckResult.passing(name, points[name]))
+        else:
+            results.append(CheckResult.failing(name, points[name], _diff_hint(want, got)))
+    return results
+
+
+def _stderr_tail(res: proc.ProcResult) -> str:
+    err = res.stderr_text().strip()
+    if not err:
+        return ""
+    line = err.splitlines()[0][:160]
+    return f": {line}"
+
+
+def _diff_hint(want: str, got: str) -> str:
+    w, g = want.split("\n"), got.split("\n")
+    for i in range(max(len(w), len(g))):
+        a = w[i] if i < len(w) else "<missing>"
+        b = g[i] if i < len(g) else "<missing>"
+        if a != b:
+            return f"line {i + 1}: expected {a[:80]!r}, got {b[:80]!r}"
+    return "output differs"

@@ -1,0 +1,397 @@
+"""The one subprocess helper.
+
+Every process exam-sweep starts (Go builds, model-written binaries, check drivers)
+goes through ``run`` or ``spawn``:
+
+* argument lists only, never a shell; an explicit environment;
+* a new session, so the child's process group can be killed as a whole and a
+  child calling ``kill(0, SIGTERM)`` cannot signal us;
+* resource limits (CPU, address space, file size, open files, processes) applied
+  through util-linux ``prlimit`` where present (no ``preexec_fn``, which is unsafe
+  in a threaded program), else through ``preexec_fn``;
+* stdout/stderr read incrementally by threads and capped: a child that writes more
+  than the cap is killed and the result says so;
+* a wall-clock deadline, then the whole process group is killed; stopping a
+  long-running child escalates SIGINT -> SIGTERM -> SIGQUIT (goroutine dump) ->
+  SIGKILL;
+* the process group is killed before the leader is reaped, so no pid reuse race.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds for one child process (and everything it starts)."""
+
+    wall_s: float = 10.0
+    cpu_s: int | None = None               # soft limit; hard = soft + 1 (Go ignores SIGXCPU)
+    address_space: int | None = None       # bytes; Go needs >= ~1 GiB of address space
+    file_size: int | None = 64 * MiB       # largest file the child may write
+    open_files: int | None = 1024
+    processes: int | None = None           # RLIMIT_NPROC: per uid, ignored for root
+    output_bytes: int = 1 * MiB            # per stream; more gets the child killed
+
+    def prlimit_args(self) -> list[str]:
+        args: list[str] = []
+        if self.cpu_s is not None:
+            args.append(f"--cpu={self.cpu_s}:{self.cpu_s + 1}")
+        if self.address_space is not None:
+            args.append(f"--as={self.address_space}:{self.address_space}")
+        if self.file_size is not None:
+            args.append(f"--fsize={self.file_size}:{self.file_size}")
+        if self.open_files is not None:
+            args.append(f"--nofile={self.open_files}:{self.open_files}")
+        if self.processes is not None:
+            args.append(f"--nproc={self.processes}:{self.processes}")
+        args.append("--core=0:0")
+        return args
+
+    def apply_in_child(self) -> None:
+        """preexec_fn fallback where util-linux prlimit is not installed."""
+        pairs = [
+            (resource.RLIMIT_CPU, None if self.cpu_s is None else (self.cpu_s, self.cpu_s + 1)),
+            (resource.RLIMIT_AS, None if self.address_space is None else (self.address_space,) * 2),
+            (resource.RLIMIT_FSIZE, None if self.file_size is None else (self.file_size,) * 2),
+            (resource.RLIMIT_NOFILE, None if self.open_files is None else (self.open_files,) * 2),
+            (resource.RLIMIT_NPROC, None if self.processes is None else (self.processes,) * 2),
+            (resource.RLIMIT_CORE, (0, 0)),
+        ]
+        for which, value in pairs:
+            if value is not None:
+                try:
+                    resource.setrlimit(which, value)
+                except (ValueError, OSError):
+                    pass  # e.g. RLIMIT_AS cannot be lowered on macOS
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    argv: tuple[str, ...]
+    returncode: int | None          # None when killed by us before it exited
+    stdout: bytes
+    stderr: bytes
+    wall_s: float
+    timed_out: bool = False
+    output_limited: bool = False    # a stream exceeded Limits.output_bytes
+    stdout_bytes: int = 0           # total bytes the child wrote, including dropped ones
+    stderr_bytes: int = 0
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended the child, if one did."""
+        rc = self.returncode
+        if rc is not None and rc < 0:
+            return -rc
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.output_limited
+
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", errors="replace")
+
+    def describe_exit(self) -> str:
+        if self.timed_out:
+            return f"did not finish within {self.wall_s:.1f}s (killed)"
+        if self.output_limited:
+            return "wrote more output than allowed (killed)"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = str(self.signal)
+            return f"killed by {name}"
+        return f"exited with status {self.returncode}"
+
+
+_PRLIMIT = shutil.which("prlimit") if os.name == "posix" else None
+
+
+class _Capture:
+    """Reads one pipe to EOF in a thread, keeping at most ``cap`` bytes."""
+
+    def __init__(self, stream, cap: int, on_overflow) -> None:  # type: ignore[no-untyped-def]
+        self._stream = stream
+        self._cap = cap
+        self._on_overflow = on_overflow
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self.total = 0
+        self.overflowed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        fd = self._stream.fileno()
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                with self._lock:
+                    self.total += len(chunk)
+                    room = self._cap - self._kept
+                    if room > 0:
+                        piece = chunk[:room]
+                        self._chunks.append(piece)
+                        self._kept += len(piece)
+                    if self.total > self._cap and not self.overflowed:
+                        self.overflowed = True
+                        self._on_overflow()
+        finally:
+            try:
+                self._stream.close()
+            except OSError:
+                pass
+
+    def data(self) -> bytes:
+        with self._lock:
+            return b"".join(self._chunks)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class Process:
+    """A running child in its own session. Use as a context manager: on exit the
+    whole process group is killed and reaped, whatever happened."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None = None,
+        limits: Limits = Limits(),
+        stdin: bytes | None = None,
+    ) -> None:
+        self.argv = tuple(str(a) for a in argv)
+        self.limits = limits
+        full = list(self.argv)
+        preexec = None
+        if _PRLIMIT:
+            full = [_PRLIMIT, *limits.prlimit_args(), "--", *full]
+        else:
+            preexec = limits.apply_in_child
+        self._started = time.monotonic()
+        self._popen = subprocess.Popen(  # noqa: S603 - argument list, explicit env
+            full,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            cwd=None if cwd is None else str(cwd),
+            start_new_session=True,
+            preexec_fn=preexec,  # noqa: PLW1509 - only without prlimit
+            close_fds=True,
+        )
+        self.pid = self._popen.pid
+        self.output_limited = False
+        self.timed_out = False
+        self._returncode: int | None = None
+        self._out = _Capture(self._popen.stdout, limits.output_bytes, self._overflow)
+        self._err = _Capture(self._popen.stderr, limits.output_bytes, self._overflow)
+        if stdin is not None:
+            threading.Thread(target=self._feed, args=(stdin,), daemon=True).start()
+
+    # -- input/output -------------------------------------------------------
+    def _feed(self, data: bytes) -> None:
+        assert self._popen.stdin is not None
+        try:
+            self._popen.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass
+        finally:
+            try:
+                self._popen.stdin.close()
+            except OSError:
+                pass
+
+    def _overflow(self) -> None:
+        self.output_limited = True
+        self.kill_group()
+
+    def stdout_so_far(self) -> bytes:
+        return self._out.data()
+
+    def stderr_so_far(self) -> bytes:
+        return self._err.data()
+
+    # -- lifecycle ----------------------------------------------------------
+    def _exited(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the leader to exit, without reaping it."""
+        if self._returncode is not None:
+            return True
+        deadline = time.monotonic() + max(0.0, timeout)
+        pidfd = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                pidfd = os.pidfd_open(self.pid)
+            except OSError:
+                pidfd = None
+        try:
+            while True:
+                try:
+                    info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:
+                    return True
+                if info is not None:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if pidfd is not None:
+                    select.select([pidfd], [], [], left)
+                else:
+                    time.sleep(min(0.005, left))
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _reap(self) -> int:
+        if self._returncode is None:
+            self.kill_group()  # leftovers in the group die before the pid can be reused
+            self._returncode = self._popen.wait()
+        return self._returncode
+
+    def poll(self) -> int | None:
+        if self._exited(0):
+            return self._reap()
+        return None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for exit; returns the exit status, or None if still running."""
+        if self._exited(1e9 if timeout is None else timeout):
+            return self._reap()
+        return None
+
+    def send_signal(self, sig: int) -> None:
+        if self._returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(
+        self,
+        *,
+        first: int = signal.SIGINT,
+        grace_s: float = 5.0,
+        term_s: float = 1.0,
+        quit_s: float = 1.0,
+    ) -> tuple[int | None, str]:
+        """Ask the child to stop, escalating. Returns (status, how) where ``how`` is
+        the signal that finally ended it: 'exited', 'SIGINT', 'SIGTERM', 'SIGQUIT',
+        'SIGKILL'."""
+        if self._exited(0):
+            return self._reap(), "exited"
+        steps = [(first, grace_s), (signal.SIGTERM, term_s), (signal.SIGQUIT, quit_s)]
+        for sig, wait_s in steps:
+            self.send_signal(sig)
+            if self._exited(wait_s):
+                return self._reap(), signal.Signals(sig).name
+        self.kill_group()
+        self._exited(5.0)
+        return self._reap(), "SIGKILL"
+
+    def result(self) -> ProcResult:
+        """Reap (if not yet), collect output, and describe the run."""
+        rc = self._reap()
+        self._out.join(2.0)
+        self._err.join(2.0)
+        return ProcResult(
+            argv=self.argv,
+            returncode=None if (self.timed_out or self.output_limited) and rc < 0 else rc,
+            stdout=self._out.data(),
+            stderr=self._err.data(),
+            wall_s=time.monotonic() - self._started,
+            timed_out=self.timed_out,
+            output_limited=self.output_limited,
+            stdout_bytes=self._out.total,
+            stderr_bytes=self._err.total,
+        )
+
+    def __enter__(self) -> Process:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill_group()
+        if self._returncode is None:
+            self._exited(5.0)
+            self._reap()
+        self._out.join(2.0)
+        self._err.join(2.0)
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    limits: Limits = Limits(),
+    stdin: bytes | None = None,
+) -> Process:
+    """Start a child and return at once; the caller stops it (use ``with``)."""
+    return Process([str(a) for a in argv], env=env, cwd=cwd, limits=limits, stdin=stdin)
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    limits: Limits = Limits(),
+    stdin: bytes | None = None,
+) -> ProcResult:
+    """Run a child to completion within ``limits.wall_s``; never raises for the
+    child's own failures (they are in the result)."""
+    with spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin) as p:
+        if p.wait(limits.wall_s) is None:
+            p.timed_out = True
+            p.kill_group()
+        return p.result()
+
+
+def minimal_env(extra: Mapping[str, str] | None = None, *, home: Path | None = None) -> dict[str, str]:
+    """A scrubbed environment for untrusted code: no API keys, no user HOME."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+    if home is not None:
+        env["HOME"] = str(home)
+        env["TMPDIR"] = str(home)
+    if extra:
+        env.update(extra)
+    return env

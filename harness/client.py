@@ -1,0 +1,242 @@
+"""OpenAI-compatible chat client (llama-server, llama-swap, Ollama, LM Studio, vLLM).
+
+Two layers, so the store can record the raw bytes before anything is parsed:
+
+* ``ChatClient.send(body)`` performs one HTTP exchange and returns ``RawExchange``
+  (status, bytes, wall time) or raises an ``EndpointError`` for transport failures;
+* ``parse_chat(raw)`` turns a 2xx body into a ``ChatResult`` or raises
+  ``MalformedResponse``; ``error_for(raw)`` classifies a non-2xx answer.
+
+Only the parameters the run's config sets are sent (``Sampling.to_body``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.errors import (
+    EndpointError,
+    EndpointHTTPError,
+    EndpointTimeout,
+    EndpointUnreachable,
+    MalformedResponse,
+    UnknownModel,
+)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Every sampling parameter that may be sent. ``None`` means: not sent."""
+
+    temperature: float | None = 1.0
+    max_tokens: int | None = 16384
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RawExchange:
+    url: str
+    status: int
+    body: bytes
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    content: str
+    reasoning_content: str | None
+    finish_reason: str | None
+    usage: dict[str, Any] | None
+    timings: dict[str, Any] | None
+    model: str | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+class ChatClient:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout_s: float = 600.0,
+        connect_timeout_s: float = 10.0,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        if self.endpoint.endswith("/v1"):
+            self.endpoint = self.endpoint[: -len("/v1")]
+        if not self.endpoint.startswith(("http://", "https://")):
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL",
+                              hint="e.g. --endpoint http://127.0.0.1:8080")
+        headers = {"Content-Type": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout_s = timeout_s
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            transport=transport,
+            trust_env=False,
+        )
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.endpoint}/v1/chat/completions"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def build_body(model: str, messages: list[dict[str, str]], seed: int | None, sampling: Sampling) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        if seed is not None:
+            body["seed"] = seed
+        body.update(sampling.to_body())
+        return body
+
+    def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> RawExchange:
+        started = time.monotonic()
+        try:
+            if body is None:
+                resp = self._http.request(method, url)
+            else:
+                resp = self._http.request(method, url, content=json.dumps(body).encode("utf-8"))
+            data = resp.content
+        except httpx.TimeoutException as e:
+            raise EndpointTimeout(
+                f"{url} gave no complete answer within {self.timeout_s:.0f}s ({type(e).__name__})",
+                hint="raise --request-timeout, or check the server is not stuck") from e
+        except httpx.ConnectError as e:
+            raise EndpointUnreachable(f"cannot connect to {self.endpoint}: {_reason(e)}",
+                                      hint="is the server (llama-swap / llama-server) running at that address?") from e
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            raise EndpointUnreachable(f"{url}: connection dropped ({_reason(e)})",
+                                      hint="the server closed the connection; check its log") from e
+        except httpx.HTTPError as e:
+            raise EndpointUnreachable(f"{url}: {type(e).__name__}: {_reason(e)}") from e
+        return RawExchange(url, resp.status_code, data, time.monotonic() - started)
+
+    def send(self, body: dict[str, Any]) -> RawExchange:
+        """POST one chat completion; transport failures raise, HTTP errors do not."""
+        return self._request("POST", self.chat_url, body)
+
+    def list_models(self) -> list[str]:
+        raw = self._request("GET", f"{self.endpoint}/v1/models")
+        if raw.status != 200:
+            raise error_for(raw, model=None)
+        try:
+            data = json.loads(raw.body)
+            return [str(m["id"]) for m in data["data"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise MalformedResponse(f"{raw.url} did not return an OpenAI model list: {_snippet(raw.body)}") from e
+
+    def get_json(self, path: str) -> dict[str, Any] | None:
+        """GET a JSON document (e.g. /props); None when absent or not JSON."""
+        try:
+            raw = self._request("GET", f"{self.endpoint}{path}")
+        except EndpointError:
+            return None
+        if raw.status != 200:
+            return None
+        try:
+            data = json.loads(raw.body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _reason(e: Exception) -> str:
+    text = str(e) or type(e).__name__
+    return " ".join(text.split())[:200]
+
+
+def _snippet(body: bytes, n: int = 120) -> str:
+    text = body.decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return repr(text[:n] + ("..." if len(text) > n else ""))
+
+
+def error_for(raw: RawExchange, *, model: str | None) -> EndpointError:
+    """The EndpointError for a non-2xx exchange, with the server's own message."""
+    message = ""
+    try:
+        data = json.loads(raw.body)
+        err = data.get("error") if isinstance(data, dict) else None
+        if isinstance(err, dict):
+            message = str(err.get("message", ""))
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(data, dict) and "detail" in data:
+            message = str(data["detail"])
+    except ValueError:
+        message = raw.body.decode("utf-8", errors="replace")
+    message = " ".join(message.split())[:200]
+    low = message.lower()
+    unknown = raw.status == 404 or (
+        raw.status == 400 and model is not None and ("model" in low and ("not found" in low or "unknown" in low
+                                                                             or "could not find" in low))
+    )
+    if unknown and model is not None:
+        return UnknownModel(f"the endpoint does not serve model '{model}' (HTTP {raw.status}: {message or 'not found'})",
+                            hint="run `sweep models --endpoint URL` to list what it serves")
+    return EndpointHTTPError(f"HTTP {raw.status} from {raw.url}: {message or '(empty body)'}", status=raw.status)
+
+
+def parse_chat(raw: RawExchange) -> ChatResult:
+    """Parse a 2xx chat-completions body. Accepts llama-server's
+    ``reasoning_content`` and Ollama/LM Studio's ``reasoning``."""
+    try:
+        data = json.loads(raw.body)
+    except ValueError as e:
+        raise MalformedResponse(f"{raw.url} returned a body that is not JSON: {_snippet(raw.body)}") from e
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{raw.url} returned JSON that is not an object: {_snippet(raw.body)}")
+    if "error" in data and "choices" not in data:
+        err = data["error"]
+        msg = err.get("message", "") if isinstance(err, dict) else str(err)
+        raise MalformedResponse(f"{raw.url} returned an error in a {raw.status} answer: {msg[:200]}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedResponse(f"{raw.url} returned no choices: {_snippet(raw.body)}")
+    choice = choices[0]
+    msg = choice.get("message")
+    if not isinstance(msg, dict):
+        raise MalformedResponse(f"{raw.url} returned a choice without a message: {_snippet(raw.body)}")
+    content = msg.get("content")
+    if content is not None and not isinstance(content, str):
+        raise MalformedResponse(f"{raw.url} returned non-text content: {_snippet(raw.body)}")
+    reasoning = msg.get("reasoning_content")
+    if reasoning is None:
+        reasoning = msg.get("reasoning")
+    if reasoning is not None and not isinstance(reasoning, str):
+        reasoning = json.dumps(reasoning)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+    timings = data.get("timings") if isinstance(data.get("timings"), dict) else None
+    return ChatResult(
+        content=content or "",
+        reasoning_content=reasoning or None,
+        finish_reason=choice.get("finish_reason"),
+        usage=usage,
+        timings=timings,
+        model=data.get("model") if isinstance(data.get("model"), str) else None,
+        raw=data,
+    )

@@ -1,0 +1,62 @@
+"""The one frozen run configuration, resolved once and stored with the run.
+
+Precedence: command-line flag > environment variable > default. Secrets (the API
+key) are used but never stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.client import Sampling
+from harness.errors import ConfigError
+
+DEFAULT_SEEDS = (42, 123, 456)
+DEFAULT_EXAMS = ("go-basics",)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    endpoint: str
+    models: tuple[str, ...]
+    exams: tuple[str, ...] = DEFAULT_EXAMS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    sampling: Sampling = field(default_factory=Sampling)
+    out_dir: Path = Path("results")
+    request_timeout_s: float = 600.0
+    retries: int = 3                     # extra tries for retryable endpoint errors
+    retry_backoff_s: float = 2.0         # first back-off; doubles each retry
+    max_endpoint_errors: int = 3         # consecutive failed cells before the sweep stops
+    grading_workers: int = 2
+    api_key: str | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as stored with the run: everything but secrets."""
+        d = asdict(self)
+        d.pop("api_key")
+        d["out_dir"] = str(self.out_dir)
+        d["api_key_set"] = self.api_key is not None
+        return d
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+    except ValueError as e:
+        raise ConfigError(f"--seeds {text!r} is not a comma-separated list of integers",
+                          hint="e.g. --seeds 42,123,456") from e
+    if not seeds:
+        raise ConfigError("--seeds is empty", hint="e.g. --seeds 42,123,456")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r} repeats a seed")
+    return seeds
+
+
+def env_or(value: Any, name: str, default: Any = None) -> Any:
+    """Flag value if given, else the environment variable, else the default."""
+    if value is not None:
+        return value
+    return os.environ.get(name, default)

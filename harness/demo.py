@@ -1,0 +1,95 @@
+"""`sweep demo`: the whole pipeline, HTTP included, against scripted models.
+
+A local OpenAI-compatible server (``mock_server.llm.ScriptedLLM``, llama-server
+shaped JSON) serves three *scripted* models, so a new user sees a real report from
+real builds and real checks without any LLM:
+
+* ``scripted-reference`` answers every task with the exam's reference solution;
+* ``scripted-flawed`` answers with one of the task's known-bad variants, picked by
+  seed (so its score varies across seeds, as a real model's does);
+* ``scripted-rambler`` shows the failure classes a real sweep meets: its thinking
+  eats the whole token budget (``truncated``), it answers in prose only
+  (``no_code``), or it thinks first and then answers with the reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.config import RunConfig
+from harness.exams import Exam, Task, all_exams
+from harness.validate import source_of
+from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+
+MODELS = ("scripted-reference", "scripted-flawed", "scripted-rambler")
+
+
+def _prompt_index(exams: list[Exam]) -> dict[str, tuple[Exam, Task]]:
+    return {exam.render_prompt(task): (exam, task) for exam in exams for task in exam.tasks}
+
+
+def _pick(seed: int, task: Task, n: int) -> int:
+    h = hashlib.sha256(f"{seed}/{task.id}".encode()).digest()
+    return h[0] % n
+
+
+def scripted_models(exams: list[Exam]) -> dict[str, Callable[[dict[str, Any]], Reply]]:
+    index = _prompt_index(exams)
+
+    def lookup(body: dict[str, Any]) -> tuple[Exam, Task]:
+        prompt = next((m.get("content", "") for m in reversed(body.get("messages", []))
+                       if m.get("role") == "user"), "")
+        if prompt not in index:
+            raise KeyError("the demo has no script for this prompt")
+        return index[prompt]
+
+    def reference(body: dict[str, Any]) -> Reply:
+        exam, task = lookup(body)
+        return Reply(scripted_fence(source_of(exam, task.reference)))
+
+    def flawed(body: dict[str, Any]) -> Reply:
+        exam, task = lookup(body)
+        if not task.variants:
+            return reference(body)
+        v = task.variants[_pick(int(body.get("seed", 0)), task, len(task.variants))]
+        return Reply(scripted_fence(source_of(exam, v.file), prose="Sure, this should work:"))
+
+    def rambler(body: dict[str, Any]) -> Reply:
+        exam, task = lookup(body)
+        kind = _pick(int(body.get("seed", 0)) + 1, task, 3)
+        if kind == 0:  # thinking that never ends: the server cuts it at max_tokens
+            return Reply(content="", reasoning_content="Let me think about this step by step. " * 20000)
+        if kind == 1:
+            return Reply("You could read the input, process it and print the result. "
+                         "I'd suggest using the standard library for this.")
+        return Reply(scripted_fence(source_of(exam, task.reference)),
+                     reasoning_content="The task is clear; I will write the program.")
+
+    return {"scripted-reference": reference, "scripted-flawed": flawed, "scripted-rambler": rambler}
+
+
+def run_demo(out_dir: Path | None, *, run: Callable[[RunConfig], Any],
+             max_tokens: int = 4096) -> Any:
+    """Start the scripted endpoint, run a sweep of every built-in exam through
+    ``run`` (the CLI's run-and-report), and stop the endpoint."""
+    exams = all_exams()
+    tmp = None
+    if out_dir is None:
+        tmp = Path(tempfile.mkdtemp(prefix="sweep-demo-"))
+        out_dir = tmp
+    try:
+        with ScriptedLLM(scripted_models(exams)) as llm:
+            from harness.client import Sampling
+
+            cfg = RunConfig(endpoint=llm.url, models=MODELS, exams=tuple(e.id for e in exams),
+                            out_dir=out_dir, sampling=Sampling(temperature=1.0, max_tokens=max_tokens),
+                            retries=0, request_timeout_s=60)
+            return run(cfg)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,320 @@
+"""The sweep: generate answers cell by cell, store them, grade them.
+
+Order is model-major (every exam x task x seed of one model before the next), so a
+model swapper such as llama-swap loads each model once. Generation is sequential;
+grading runs in a thread pool while the next answers are generated. Every request
+and raw response is stored before it is parsed; resuming skips done cells and
+grades stored answers that have no grade by the current grader.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import threading
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from harness import grading
+from harness.client import ChatClient, ChatResult, error_for, parse_chat
+from harness.config import RunConfig
+from harness.errors import (
+    ConflictError,
+    EndpointError,
+    EndpointUnreachable,
+    SweepError,
+    UnknownModel,
+)
+from harness.exams import Exam, Task
+from harness.extract import extract_go
+from harness.gotool import Toolchain
+from harness.results import CheckResult, Grade, Outcome
+from harness.store import AttemptRow, CellKey, Store
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("exam-sweep")
+    except metadata.PackageNotFoundError:
+        return "0.1.0+source"
+
+
+def host_info() -> dict[str, object]:
+    import os
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress, passed to the CLI's callback (the library never prints)."""
+
+    kind: str                   # "info" | "generated" | "graded" | "error" | "skip"
+    message: str
+    key: CellKey | None = None
+    outcome: str | None = None
+    done: int = 0
+    total: int = 0
+
+
+ProgressFn = Callable[[Event], None]
+
+
+@dataclass
+class SweepSummary:
+    run_id: int
+    total_cells: int
+    generated: int = 0
+    skipped: int = 0
+    graded: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    stopped_early: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.stopped_early is None
+
+
+# -- classification -----------------------------------------------------------
+
+GEN_OK = "ok"
+
+
+def classify_generation(chat: ChatResult) -> tuple[str, str | None, str | None, str]:
+    """(gen_outcome, code, extraction_method, note) for a parsed answer."""
+    truncated = chat.finish_reason == "length"
+    content = chat.content or ""
+    if not content.strip():
+        if truncated:
+            where = "all of it reasoning" if chat.reasoning_content else "no content"
+            return Outcome.TRUNCATED.value, None, None, f"hit max_tokens with {where}"
+        if chat.reasoning_content:
+            return Outcome.REASONING_ONLY.value, None, None, "content empty; the answer is only reasoning"
+        return Outcome.EMPTY.value, None, None, "the answer is empty"
+    ex = extract_go(content)
+    if truncated:
+        note = "hit max_tokens; " + ex.note
+        return Outcome.TRUNCATED.value, ex.code, ex.method, note
+    if ex.code is None:
+        return Outcome.NO_CODE.value, None, ex.method, ex.note
+    return GEN_OK, ex.code, ex.method, ex.note
+
+
+def grade_attempt(exam: Exam, task: Task, attempt: AttemptRow, toolchain: Toolchain) -> Grade:
+    """Grade a stored attempt. Attempts without code get every check NOT_RUN at 0
+    points with their generation outcome; code is built and run."""
+    gen = attempt.gen_outcome
+    names = grading.check_names(exam, task)
+    if gen == Outcome.ENDPOINT_ERROR.value or attempt.extracted_code is None:
+        outcome = Outcome(gen) if gen != GEN_OK else Outcome.NO_CODE
+        why = attempt.error or {
+            Outcome.TRUNCATED.value: "the answer was cut off at max_tokens before any code",
+            Outcome.REASONING_ONLY.value: "the answer had reasoning but no content",
+            Outcome.EMPTY.value: "the answer was empty",
+            Outcome.NO_CODE.value: "the answer contained no Go code",
+        }.get(gen, "no code")
+        checks = tuple(CheckResult.not_run(n, p, why) for n, p in names)
+        return Grade(outcome, 0.0, task.points, checks, why, grader_hash=exam.grader_hash)
+    g = grading.grade_source(exam, task, attempt.extracted_code, toolchain)
+    if gen == Outcome.TRUNCATED.value and g.outcome is not Outcome.GRADING_ERROR:
+        return Grade(Outcome.TRUNCATED, g.points, g.max_points, g.checks,
+                     f"truncated at max_tokens; {g.explanation}", g.grader_hash, g.duration_s, g.details)
+    return g
+
+
+# -- the sweep ------------------------------------------------------------------
+
+
+class Sweep:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        store: Store,
+        exams: list[Exam],
+        toolchain: Toolchain,
+        client: ChatClient,
+        progress: ProgressFn | None = None,
+        command: str = "sweep run",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.exams = exams
+        self.toolchain = toolchain
+        self.client = client
+        self.progress = progress or (lambda e: None)
+        self.command = command
+        self.sleep = sleep
+        self._exam_by_id = {e.id: e for e in exams}
+        self._lock = threading.Lock()
+
+    def cells(self) -> list[tuple[CellKey, Exam, Task]]:
+        out = []
+        for model in self.cfg.models:
+            for exam in self.exams:
+                for task in exam.tasks:
+                    for seed in self.cfg.seeds:
+                        out.append((CellKey(model, exam.id, exam.version, task.id, seed), exam, task))
+        return out
+
+    def run(self) -> SweepSummary:
+        cells = self.cells()
+        run_id = self.store.start_run(
+            command=self.command, config=self.cfg.to_json(), tool_version=tool_version(),
+            go_version=self.toolchain.version, go_source=self.toolchain.source, host=host_info())
+        summary = SweepSummary(run_id=run_id, total_cells=len(cells))
+        pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.grading_workers), thread_name_prefix="grade")
+        pending: list[Future[None]] = []
+        status = "failed"
+        error: str | None = None
+        try:
+            self._emit(Event("info", f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
+                                     f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)",
+                             total=len(cells)))
+            # Stored answers without a current grade (e.g. killed while grading).
+            for att in self.store.attempts_needing_grade(self._hashes()):
+                if att.key.model in self.cfg.models and att.key.exam in self._exam_by_id:
+                    pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
+            self._generate_all(run_id, cells, summary, pool, pending)
+            for f in pending:
+                f.result()
+            status = "done" if summary.stopped_early is None else "failed"
+            error = summary.stopped_early
+            return summary
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user"
+            raise
+        except SweepError as e:
+            error = e.one_line()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.store.finish_run(run_id, status, error)
+
+    def _hashes(self) -> dict[tuple[str, int], str]:
+        return {(e.id, e.version): e.grader_hash for e in self.exams}
+
+    def _emit(self, event: Event) -> None:
+        self.progress(event)
+
+    def _generate_all(self, run_id: int, cells: list[tuple[CellKey, Exam, Task]], summary: SweepSummary,
+                      pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
+        sampling = self.cfg.sampling.to_body()
+        skip_models: set[str] = set()
+        consecutive_errors = 0
+        for i, (key, exam, task) in enumerate(cells, start=1):
+            if key.model in skip_models:
+                continue
+            existing = self.store.attempt(key)
+            if existing is not None and existing.gen_outcome != Outcome.ENDPOINT_ERROR.value:
+                stored = json.loads(existing.sampling_json)
+                if stored != sampling:
+                    raise ConflictError(
+                        f"{self.store.dir} already holds {key.label()} generated with {stored}, "
+                        f"but this run asks for {sampling}",
+                        hint="use another --out directory for different sampling settings")
+                summary.skipped += 1
+                self._emit(Event("skip", "already done", key, existing.gen_outcome, i, len(cells)))
+                continue
+            try:
+                att = self._generate(run_id, key, exam, task, sampling)
+                consecutive_errors = 0
+            except UnknownModel as e:
+                summary.errors.append(e.one_line())
+                self._store_endpoint_error(run_id, key, sampling, e, summary)
+                skip_models.add(key.model)
+                self._emit(Event("error", e.one_line() + " -- skipping this model", key,
+                                 Outcome.ENDPOINT_ERROR.value, i, len(cells)))
+                continue
+            except EndpointError as e:
+                summary.errors.append(f"{key.label()}: {e.one_line()}")
+                self._store_endpoint_error(run_id, key, sampling, e, summary)
+                self._emit(Event("error", e.one_line(), key, Outcome.ENDPOINT_ERROR.value, i, len(cells)))
+                consecutive_errors += 1
+                if consecutive_errors >= self.cfg.max_endpoint_errors:
+                    summary.stopped_early = (
+                        f"stopped after {consecutive_errors} consecutive endpoint errors; last: {e.one_line()}")
+                    return
+                continue
+            summary.generated += 1
+            self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, i, len(cells)))
+            pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
+
+    def _store_endpoint_error(self, run_id: int, key: CellKey, sampling: dict[str, object],
+                              e: EndpointError, summary: SweepSummary) -> None:
+        self.store.save_attempt(run_id, key, sampling=sampling, request_id=None,
+                                gen_outcome=Outcome.ENDPOINT_ERROR.value, error=e.one_line())
+        summary.outcomes[Outcome.ENDPOINT_ERROR.value] += 1
+
+    def _generate(self, run_id: int, key: CellKey, exam: Exam, task: Task,
+                  sampling: dict[str, object]) -> AttemptRow:
+        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling)
+        last: EndpointError | None = None
+        for attempt_no in range(1, self.cfg.retries + 2):
+            req_id = self.store.record_request(run_id, key, attempt_no, self.client.chat_url, body)
+            try:
+                raw = self.client.send(body)
+            except EndpointError as e:
+                self.store.record_response(req_id, status=None, raw=None, wall_s=0.0, error=e.one_line())
+                last = e
+            else:
+                self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s, error=None)
+                try:
+                    if raw.status != 200:
+                        raise error_for(raw, model=key.model)
+                    chat = parse_chat(raw)
+                except EndpointError as e:
+                    self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s,
+                                               error=e.one_line())
+                    last = e
+                else:
+                    gen, code, method, note = classify_generation(chat)
+                    att_id = self.store.save_attempt(
+                        run_id, key, sampling=sampling, request_id=req_id, gen_outcome=gen,
+                        finish_reason=chat.finish_reason, content=chat.content,
+                        reasoning_content=chat.reasoning_content, usage=chat.usage, timings=chat.timings,
+                        wall_s=raw.wall_s, extracted_code=code, extraction_method=method, extraction_note=note)
+                    row = self.store.attempt(key)
+                    assert row is not None and row.id == att_id
+                    return row
+            if isinstance(last, UnknownModel) or not last.retryable or attempt_no > self.cfg.retries:
+                raise last
+            wait = self.cfg.retry_backoff_s * (2 ** (attempt_no - 1))
+            self._emit(Event("info", f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
+                                     f"in {wait:.0f}s", key))
+            self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _grade_and_store(self, att: AttemptRow, summary: SweepSummary, total: int) -> None:
+        exam = self._exam_by_id[att.key.exam]
+        task = exam.task(att.key.task)
+        grade = grade_attempt(exam, task, att, self.toolchain)
+        self.store.save_grade(att.id, grade, go_version=self.toolchain.version)
+        with self._lock:
+            summary.graded += 1
+            summary.outcomes[grade.outcome.value] += 1
+        self._emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}",
+                         att.key, grade.outcome.value, total=total))
+
+
+def preflight(client: ChatClient) -> list[str] | None:
+    """List the endpoint's models; raises EndpointUnreachable when nothing answers.
+    Returns None when the endpoint does not implement /v1/models."""
+    try:
+        return client.list_models()
+    except EndpointUnreachable:
+        raise
+    except EndpointError:
+        return None

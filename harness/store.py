@@ -1,0 +1,363 @@
+"""The results store: one SQLite database per results directory.
+
+Store first, then act: a request row is written before the HTTP call, the raw
+response is written before it is parsed, and every attempt and grade is one
+transaction, so a crash or kill -9 at any point loses at most the request in flight.
+The schema evolves through numbered migration functions (``m001_initial``, ...),
+applied in order and recorded in ``_migrations``. docs/store.md describes it.
+
+Cell key: (model, exam, exam_version, task, seed). A cell is *done* when it has an
+attempt whose generation did not end in an endpoint error; resuming fills in only
+missing cells. A grade is keyed by (attempt, grader_hash): a new grader never
+overwrites old grades, it adds its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import StoreError
+from harness.results import CheckResult, Grade, Outcome
+
+DB_NAME = "sweep.sqlite"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run DDL statements inside the caller's transaction (executescript would
+    commit it)."""
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',   -- running | done | failed | interrupted
+            command TEXT NOT NULL,
+            config_json TEXT NOT NULL,                -- the resolved config, no secrets
+            tool_version TEXT NOT NULL,
+            go_version TEXT,
+            go_source TEXT,
+            host_json TEXT NOT NULL,
+            error TEXT
+        );
+        CREATE TABLE requests (                       -- every HTTP exchange, retries included
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL, exam TEXT NOT NULL, exam_version INTEGER NOT NULL,
+            task TEXT NOT NULL, seed INTEGER NOT NULL,
+            try INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            wall_s REAL,
+            http_status INTEGER,
+            response_raw BLOB,                        -- exactly the bytes received
+            error TEXT                                -- one line, when the exchange failed
+        );
+        CREATE INDEX requests_cell ON requests(model, exam, exam_version, task, seed);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL, exam TEXT NOT NULL, exam_version INTEGER NOT NULL,
+            task TEXT NOT NULL, seed INTEGER NOT NULL,
+            sampling_json TEXT NOT NULL,              -- every sampling parameter sent
+            request_id INTEGER REFERENCES requests(id),
+            created_at TEXT NOT NULL,
+            gen_outcome TEXT NOT NULL,                -- ok | truncated | reasoning_only | empty | no_code | endpoint_error
+            finish_reason TEXT,
+            content TEXT,
+            reasoning_content TEXT,
+            usage_json TEXT,
+            timings_json TEXT,
+            wall_s REAL,
+            extracted_code TEXT,
+            extraction_method TEXT,
+            extraction_note TEXT,
+            error TEXT,
+            UNIQUE (model, exam, exam_version, task, seed)
+        );
+        CREATE TABLE grades (
+            id INTEGER PRIMARY KEY,
+            attempt_id INTEGER NOT NULL REFERENCES attempts(id),
+            grader_hash TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            points REAL NOT NULL,
+            max_points REAL NOT NULL,
+            explanation TEXT NOT NULL,
+            details_json TEXT NOT NULL,
+            go_version TEXT,
+            graded_at TEXT NOT NULL,
+            duration_s REAL,
+            UNIQUE (attempt_id, grader_hash)
+        );
+        CREATE TABLE checks (
+            grade_id INTEGER NOT NULL REFERENCES grades(id),
+            ord INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            points REAL NOT NULL,
+            max_points REAL NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (grade_id, name)
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+
+
+@dataclass(frozen=True)
+class CellKey:
+    model: str
+    exam: str
+    exam_version: int
+    task: str
+    seed: int
+
+    def label(self) -> str:
+        return f"{self.model} / {self.exam} v{self.exam_version} / {self.task} / seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    id: int
+    key: CellKey
+    gen_outcome: str
+    finish_reason: str | None
+    content: str | None
+    reasoning_content: str | None
+    extracted_code: str | None
+    sampling_json: str
+    error: str | None
+
+
+class Store:
+    """Thread-safe access to one results directory's database."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create results directory {self.dir}: {e.strerror}",
+                             hint="choose a writable --out directory") from e
+        self.path = self.dir / DB_NAME
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"results database {self.path} is unusable: {e}",
+                             hint="is it a sweep results directory? move the file away or pick another --out") from e
+
+    # -- plumbing -------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                self._rollback()
+                raise StoreError(f"writing to {self.path} failed: {e}",
+                                 hint="check disk space and permissions of the results directory") from e
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
+            unknown = done - {m.__name__ for m in MIGRATIONS}
+            if unknown:
+                raise StoreError(
+                    f"{self.path} was written by a newer exam-sweep (migrations {sorted(unknown)})",
+                    hint="upgrade exam-sweep to read it")
+            for m in MIGRATIONS:
+                if m.__name__ in done:
+                    continue
+                with self._tx() as db:
+                    m(db)
+                    db.execute("INSERT INTO _migrations VALUES (?, ?)", (m.__name__, _now()))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, params))
+
+    # -- runs -----------------------------------------------------------------
+    def start_run(self, *, command: str, config: dict[str, Any], tool_version: str,
+                  go_version: str | None, go_source: str | None, host: dict[str, Any]) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO runs (started_at, command, config_json, tool_version, go_version, go_source, host_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), command, json.dumps(config, sort_keys=True), tool_version, go_version, go_source,
+                 json.dumps(host, sort_keys=True)),
+            )
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at=?, status=?, error=? WHERE id=?",
+                       (_now(), status, error, run_id))
+
+    # -- requests ---------------------------------------------------------------
+    def record_request(self, run_id: int, key: CellKey, try_no: int, url: str, body: dict[str, Any]) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO requests (run_id, model, exam, exam_version, task, seed, try, url, request_json, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key.model, key.exam, key.exam_version, key.task, key.seed, try_no, url,
+                 json.dumps(body), _now()),
+            )
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def record_response(self, request_id: int, *, status: int | None, raw: bytes | None,
+                        wall_s: float, error: str | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE requests SET http_status=?, response_raw=?, wall_s=?, error=? WHERE id=?",
+                       (status, raw, wall_s, error, request_id))
+
+    # -- attempts ---------------------------------------------------------------
+    def attempt(self, key: CellKey) -> AttemptRow | None:
+        rows = self.query(
+            "SELECT * FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
+            (key.model, key.exam, key.exam_version, key.task, key.seed))
+        return _attempt_row(rows[0]) if rows else None
+
+    def save_attempt(self, run_id: int, key: CellKey, *, sampling: dict[str, Any], request_id: int | None,
+                     gen_outcome: str, finish_reason: str | None = None, content: str | None = None,
+                     reasoning_content: str | None = None, usage: dict[str, Any] | None = None,
+                     timings: dict[str, Any] | None = None, wall_s: float | None = None,
+                     extracted_code: str | None = None, extraction_method: str | None = None,
+                     extraction_note: str | None = None, error: str | None = None) -> int:
+        """Insert the attempt of a cell. Only an endpoint_error attempt may be
+        replaced (by a later retry); anything else already there is a conflict."""
+        with self._tx() as db:
+            old = db.execute(
+                "SELECT id, gen_outcome FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
+                (key.model, key.exam, key.exam_version, key.task, key.seed)).fetchone()
+            if old is not None:
+                if old["gen_outcome"] != "endpoint_error":
+                    raise StoreError(f"cell {key.label()} already has an answer; refusing to overwrite it")
+                db.execute("DELETE FROM checks WHERE grade_id IN (SELECT id FROM grades WHERE attempt_id=?)",
+                           (old["id"],))
+                db.execute("DELETE FROM grades WHERE attempt_id=?", (old["id"],))
+                db.execute("DELETE FROM attempts WHERE id=?", (old["id"],))
+            cur = db.execute(
+                "INSERT INTO attempts (run_id, model, exam, exam_version, task, seed, sampling_json, request_id,"
+                " created_at, gen_outcome, finish_reason, content, reasoning_content, usage_json, timings_json,"
+                " wall_s, extracted_code, extraction_method, extraction_note, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key.model, key.exam, key.exam_version, key.task, key.seed,
+                 json.dumps(sampling, sort_keys=True), request_id, _now(), gen_outcome, finish_reason, content,
+                 reasoning_content, None if usage is None else json.dumps(usage),
+                 None if timings is None else json.dumps(timings), wall_s, extracted_code,
+                 extraction_method, extraction_note, error),
+            )
+            return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def attempts_needing_grade(self, grader_hashes: dict[tuple[str, int], str]) -> list[AttemptRow]:
+        """Attempts with no grade by the current grader of their exam."""
+        out = []
+        for r in self.query("SELECT * FROM attempts WHERE gen_outcome != 'endpoint_error' ORDER BY id"):
+            h = grader_hashes.get((r["exam"], r["exam_version"]))
+            if h is None:
+                continue
+            if not self.query("SELECT 1 FROM grades WHERE attempt_id=? AND grader_hash=?", (r["id"], h)):
+                out.append(_attempt_row(r))
+        return out
+
+    # -- grades -----------------------------------------------------------------
+    def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None) -> int:
+        with self._tx() as db:
+            old = db.execute("SELECT id FROM grades WHERE attempt_id=? AND grader_hash=?",
+                             (attempt_id, grade.grader_hash)).fetchone()
+            if old is not None:
+                # Same answer, same grader: the grade is already stored. Keep the first.
+                return int(old["id"])
+            cur = db.execute(
+                "INSERT INTO grades (attempt_id, grader_hash, outcome, points, max_points, explanation,"
+                " details_json, go_version, graded_at, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (attempt_id, grade.grader_hash, grade.outcome.value, grade.points, grade.max_points,
+                 grade.explanation, json.dumps(grade.details, default=str), go_version, _now(), grade.duration_s),
+            )
+            gid = int(cur.lastrowid)  # type: ignore[arg-type]
+            db.executemany(
+                "INSERT INTO checks (grade_id, ord, name, status, points, max_points, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(gid, i, c.name, c.status.value, c.points, c.max_points, c.detail)
+                 for i, c in enumerate(grade.checks)],
+            )
+            return gid
+
+    def grade_of(self, attempt_id: int, grader_hash: str) -> Grade | None:
+        rows = self.query("SELECT * FROM grades WHERE attempt_id=? AND grader_hash=?", (attempt_id, grader_hash))
+        if not rows:
+            return None
+        g = rows[0]
+        checks = tuple(
+            CheckResult.from_json(dict(c))
+            for c in self.query("SELECT * FROM checks WHERE grade_id=? ORDER BY ord", (g["id"],))
+        )
+        return Grade(Outcome(g["outcome"]), g["points"], g["max_points"], checks, g["explanation"],
+                     g["grader_hash"], g["duration_s"] or 0.0, json.loads(g["details_json"]))
+
+
+def _attempt_row(r: sqlite3.Row) -> AttemptRow:
+    return AttemptRow(
+        id=r["id"],
+        key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
+        gen_outcome=r["gen_outcome"],
+        finish_reason=r["finish_reason"],
+        content=r["content"],
+        reasoning_content=r["reasoning_content"],
+        extracted_code=r["extracted_code"],
+        sampling_json=r["sampling_json"],
+        error=r["error"],
+    )
+
+
+def open_existing(directory: Path) -> Store:
+    """Open a results directory for reading; it must already hold a database."""
+    if not (Path(directory) / DB_NAME).is_file():
+        raise StoreError(f"{directory} holds no sweep results ({DB_NAME} not found)",
+                         hint="pass the --out directory of a sweep run")
+    return Store(directory)

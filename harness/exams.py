@@ -41,6 +41,13 @@ class Limits(_Strict):
     output_kb: int = Field(1024, ge=1)               # per stream
 
 
+def _relative(paths: list[str]) -> None:
+    for p in paths:
+        parts = Path(p).parts
+        if not p or Path(p).is_absolute() or ".." in parts:
+            raise ValueError(f"path {p!r} must be relative and stay inside the case's tree")
+
+
 class Case(_Strict):
     """One hidden case for a stdio task: run the binary, compare stdout exactly
     (after trimming trailing whitespace on each line and trailing blank lines)."""
@@ -54,6 +61,16 @@ class Case(_Strict):
     sized_files: dict[str, int] = {}  # relative path -> size in bytes (filled with 'x')
     dirs: list[str] = []              # empty directories
     symlinks: dict[str, str] = {}     # relative link path -> target (as written)
+
+    @model_validator(mode="after")
+    def _inside_tree(self) -> Case:
+        _relative([*self.files, *self.sized_files, *self.dirs, *self.symlinks])
+        return self
+
+    @property
+    def uses_tree(self) -> bool:
+        return bool(self.files or self.sized_files or self.dirs or self.symlinks) or any(
+            "{tree}" in a for a in self.args)
 
 
 class Variant(_Strict):
@@ -104,6 +121,8 @@ class Manifest(_Strict):
             for i, t in enumerate(self.tasks):
                 if not t.cases:
                     raise ValueError(f"tasks[{i}].cases is empty (a stdio task needs hidden cases)")
+                if t.points <= 2:
+                    raise ValueError(f"tasks[{i}].points must be more than 2 (build 1 + runs 1 + cases)")
                 names = [c.name for c in t.cases]
                 if len(set(names)) != len(names):
                     raise ValueError(f"tasks[{i}].cases has duplicate names")
@@ -170,11 +189,13 @@ class Exam:
 
     @cached_property
     def grader_hash(self) -> str:
-        """sha256 of everything that decides a grade: the exam directory's files and
-        the harness modules that build, run and check answers (12 hex digits)."""
+        """sha256 of everything that decides a grade (12 hex digits): the manifest
+        (cases, limits, points), the exam's Python checks and the harness modules
+        that build, run and check answers. Docs, prompts and the reference and
+        variant sources do not grade answers and are left out."""
         h = hashlib.sha256()
         for p in sorted(self.root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
+            if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or p.name == "exam.toml"):
                 h.update(str(p.relative_to(self.root)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
         for name in GRADER_SOURCES:
@@ -191,7 +212,7 @@ def _loc(loc: tuple[object, ...]) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "(top level)"
+    return out + ": " if out else ""
 
 
 def load_exam(root: Path) -> Exam:
@@ -212,7 +233,7 @@ def load_exam(root: Path) -> Exam:
         err = e.errors()[0]
         more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
         msg = err["msg"].removeprefix("Value error, ")
-        raise ExamError(f"exam '{label}': {_loc(err['loc'])}: {msg}{more} ({manifest_path})") from e
+        raise ExamError(f"exam '{label}': {_loc(err['loc'])}{msg}{more} ({manifest_path})") from e
     exam = Exam(manifest, root)
     _check_files(exam, manifest_path)
     return exam
@@ -239,6 +260,19 @@ def _check_files(exam: Exam, manifest_path: Path) -> None:
                 )
         if t.baseline is not None:
             need(t.baseline.file, f"tasks[{i}].baseline.file")
+        if exam.manifest.grader == "stdio":
+            known = {"build", "runs", *(f"case:{c.name}" for c in t.cases)}
+            per_case = (t.points - 2) / len(t.cases)
+            pts = {"build": 1.0, "runs": 1.0, **{f"case:{c.name}": per_case for c in t.cases}}
+            for j, v in enumerate(t.variants):
+                unknown = sorted(set(v.fail) - known)
+                if unknown:
+                    raise ExamError(f"exam '{exam.id}': tasks[{i}].variants[{j}].fail names unknown "
+                                    f"check(s) {', '.join(unknown)} ({manifest_path})")
+                want = round(t.points - sum(pts[n] for n in set(v.fail)), 6)
+                if round(v.points, 6) != want:
+                    raise ExamError(f"exam '{exam.id}': tasks[{i}].variants[{j}].points is {v.points:g} but "
+                                    f"failing {', '.join(v.fail) or 'nothing'} leaves {want:g} ({manifest_path})")
     if exam.manifest.grader == "checks" and not (exam.root / "checks.py").is_file():
         raise ExamError(f"exam '{exam.id}': grader = \"checks\" needs checks.py in {exam.root}")
 

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import proc
@@ -215,7 +216,7 @@ def _make_tree(base: Path, case: Case) -> Path:
     for rel, text in case.files.items():
         p = tree / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text, encoding="utf-8")
+        p.write_bytes(text.encode("utf-8"))
     for rel, size in case.sized_files.items():
         p = tree / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -240,14 +241,16 @@ def _stdio_checks(
     env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home)
     limits = _run_limits(exam)
     results: list[CheckResult] = [CheckResult.passing("build", points["build"])]
-    runs: list[tuple[Case, proc.ProcResult]] = []
-    for case in task.cases:
-        uses_tree = bool(case.files or case.sized_files or case.dirs or case.symlinks)
-        tree = _make_tree(workdir / "trees", case) if uses_tree else None
+    def run_case(case: Case) -> tuple[Case, proc.ProcResult]:
+        tree = _make_tree(workdir / "trees", case) if case.uses_tree else None
         args = [a.replace("{tree}", str(tree)) for a in case.args] if tree else list(case.args)
-        res = proc.run([str(binary), *args], env=env, cwd=home, limits=limits,
-                       stdin=case.stdin.encode("utf-8"))
-        runs.append((case, res))
+        return case, proc.run([str(binary), *args], env=env, cwd=home, limits=limits,
+                              stdin=case.stdin.encode("utf-8"))
+
+    # Cases are independent: run them concurrently, so a hanging program costs one
+    # time limit, not one per case.
+    with ThreadPoolExecutor(max_workers=min(4, len(task.cases))) as pool:
+        runs = list(pool.map(run_case, task.cases))
     first_case, first = runs[0]
     if first.returncode == 0 and not first.timed_out and not first.output_limited:
         results.append(CheckResult.passing("runs", points["runs"]))

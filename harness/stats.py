@@ -1,0 +1,807 @@
+"""Small-sample statistics for comparing models across a handful of seeds.
+
+Pure functions: no I/O, no printing, no global state, no scipy. Everything the
+reports need to say "A beats B" honestly with 3-5 seeds:
+
+* rates (pass counts): :func:`wilson_interval`, :func:`clopper_pearson_interval`;
+* mean scores of bounded scores: :func:`mean_interval` (Student t, with a
+  non-collapsing fallback when all scores are equal), :func:`bootstrap_mean_interval`;
+* paired model comparisons on the same (exam, task, seed) cells:
+  :func:`paired_comparison` -> :class:`PairedResult`, :func:`sign_test`,
+  :func:`paired_permutation_test`, :func:`mcnemar_exact`, :func:`discordant_pairs`;
+* pass@k: :func:`pass_at_k`;
+* planning: :func:`min_detectable_difference`, :func:`seeds_needed`, and
+  :func:`verdict`, which turns a :class:`PairedResult` into one plain sentence.
+
+The special functions are implemented here: the regularized incomplete beta
+function (continued fraction) and its inverse (safeguarded Newton with bisection),
+and from them the Student t CDF and quantile. The standard normal quantile comes
+from the standard library (:class:`statistics.NormalDist`, Wichura's AS 241).
+
+Zero-variance fallback (used by :func:`mean_interval` and :func:`paired_comparison`)
+--------------------------------------------------------------------------------
+With 3-5 seeds it is common that every seed scores the same (15/15 three times).
+The t interval then has zero width, which claims certainty we do not have. When
+all values are identical (or there is a single value), we instead rescale the
+values to a proportion ``p = (mean - lo_bound) / (hi_bound - lo_bound)`` and use
+the Wilson score interval for ``p`` with ``n`` trials, mapped back to the score
+scale. Why Wilson: for any variable confined to ``[lo, hi]`` with mean ``mu`` the
+variance is at most ``(hi - mu) * (mu - lo)`` (Bhatia & Davis 2000), attained by
+the two-point (Bernoulli) distribution on the bounds. So the Wilson interval is the
+interval for the *worst-case spread consistent with the observed mean*: a
+deliberately conservative "we have not observed any spread, so we assume the most
+spread possible". It never has zero width for ``n >= 1``, stays inside the bounds,
+and for all-or-nothing tasks it is exactly the binomial answer (3/3 passes ->
+true pass rate plausibly as low as 0.44). Note the discontinuity this implies: a
+tiny amount of observed spread switches back to the (much narrower) t interval.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Interval",
+    "MeanInterval",
+    "PairedResult",
+    "betainc",
+    "betaincinv",
+    "bootstrap_mean_interval",
+    "clopper_pearson_interval",
+    "discordant_pairs",
+    "mcnemar_exact",
+    "mean_interval",
+    "min_detectable_difference",
+    "normal_ppf",
+    "paired_comparison",
+    "paired_permutation_test",
+    "pass_at_k",
+    "seeds_needed",
+    "sign_test",
+    "t_cdf",
+    "t_ppf",
+    "verdict",
+    "wilson_interval",
+]
+
+
+class Interval(NamedTuple):
+    """A two-sided confidence interval ``(lo, hi)``."""
+
+    lo: float
+    hi: float
+
+
+class MeanInterval(NamedTuple):
+    """A point estimate with its confidence interval: ``(mean, lo, hi)``."""
+
+    mean: float
+    lo: float
+    hi: float
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_conf(conf: float) -> None:
+    if not (0.0 < conf < 1.0):
+        raise ValueError(f"conf must be in (0, 1), got {conf!r}")
+
+
+def _check_counts(k: int, n: int) -> tuple[int, int]:
+    k, n = operator.index(k), operator.index(n)
+    if n < 0 or not (0 <= k <= n):
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    return k, n
+
+
+def _as_floats(values: Sequence[float], what: str) -> list[float]:
+    out = [float(v) for v in values]
+    if any(math.isnan(v) or math.isinf(v) for v in out):
+        raise ValueError(f"{what} must be finite numbers")
+    return out
+
+
+# --------------------------------------------------------------------------- special functions
+
+
+_CF_EPS = 1e-16
+_CF_TINY = 1e-300
+_CF_MAXIT = 10_000
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction for I_x(a, b), modified Lentz method (Numerical Recipes 6.4)."""
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    if abs(d) < _CF_TINY:
+        d = _CF_TINY
+    d = 1.0 / d
+    h = d
+    for m in range(1, _CF_MAXIT + 1):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = _CF_TINY if abs(d) < _CF_TINY else d
+        c = 1.0 + aa / c
+        c = _CF_TINY if abs(c) < _CF_TINY else c
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = _CF_TINY if abs(d) < _CF_TINY else d
+        c = 1.0 + aa / c
+        c = _CF_TINY if abs(c) < _CF_TINY else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < _CF_EPS:
+            return h
+    raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function ``I_x(a, b)``.
+
+    ``I_x(a, b) = B(x; a, b) / B(a, b) = 1/B(a, b) * integral_0^x t^(a-1) (1-t)^(b-1) dt``,
+    evaluated with the continued fraction of Abramowitz & Stegun 26.5.8 (modified
+    Lentz), using ``I_x(a, b) = 1 - I_(1-x)(b, a)`` when ``x > (a+1)/(a+b+2)`` so the
+    fraction converges fast. Reference: Press et al., *Numerical Recipes*, 3rd ed.,
+    section 6.4. Same convention as ``scipy.special.betainc(a, b, x)``.
+    """
+    if not (a > 0.0 and b > 0.0):
+        raise ValueError(f"betainc needs a > 0 and b > 0, got a={a}, b={b}")
+    if not (0.0 <= x <= 1.0):
+        raise ValueError(f"betainc needs 0 <= x <= 1, got x={x}")
+    if x == 0.0 or x == 1.0:
+        return x
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    front = math.exp(log_front)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return min(1.0, front * _betacf(a, b, x) / a)
+    return max(0.0, 1.0 - front * _betacf(b, a, 1.0 - x) / b)
+
+
+def betaincinv(a: float, b: float, p: float) -> float:
+    """Inverse of :func:`betainc` in ``x``: the ``x`` with ``I_x(a, b) = p``.
+
+    This is the quantile function of the Beta(a, b) distribution
+    (``scipy.stats.beta.ppf(p, a, b)``). ``I_x`` is increasing in ``x``, so the root
+    is bracketed by ``[0, 1]`` and found by safeguarded Newton iteration ("rtsafe",
+    Numerical Recipes 3rd ed., section 9.4): a Newton step using the Beta density
+    ``x^(a-1) (1-x)^(b-1) / B(a, b)`` when it stays inside the bracket and converges
+    fast enough, a bisection step otherwise (geometric while the bracket spans orders
+    of magnitude). Stops when ``|I_x - p| <= 1e-14 p`` or the step is below ``1e-15``
+    relative to ``x`` (far below the 1e-9 accuracy the intervals need). For
+    ``p > 1/2`` it solves ``I_(1-x)(b, a) = 1 - p`` instead, for upper-tail precision.
+    """
+    if not (a > 0.0 and b > 0.0):
+        raise ValueError(f"betaincinv needs a > 0 and b > 0, got a={a}, b={b}")
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"betaincinv needs 0 <= p <= 1, got p={p}")
+    if p == 0.0 or p == 1.0:
+        return p
+    if p > 0.5:
+        # Upper half: solve the complementary problem I_y(b, a) = 1 - p (1 - p is exact
+        # here), so quantiles far in the upper tail keep their precision.
+        return 1.0 - _betaincinv_lower(b, a, 1.0 - p)
+    return _betaincinv_lower(a, b, p)
+
+
+def _betaincinv_lower(a: float, b: float, p: float) -> float:
+    """Safeguarded Newton for ``I_x(a, b) = p`` with ``0 < p <= 1/2``."""
+    log_beta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+    def f_df(x: float) -> tuple[float, float]:
+        log_dens = (a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - log_beta
+        return betainc(a, b, x) - p, math.exp(min(log_dens, 700.0))
+
+    lo, hi = 0.0, 1.0
+    # Start from the small-x asymptote I_x(a, b) ~ x^a / (a B(a, b)) when it lies below
+    # the mean (deep lower tail), else from the mean.
+    x = a / (a + b)
+    x_tail = math.exp(min(0.0, (math.log(p) + math.log(a) + log_beta) / a))
+    if 0.0 < x_tail < x:
+        x = x_tail
+    dx_old = dx = 1.0
+    f, df = f_df(x)
+    for _ in range(2000):
+        # I_x is only evaluated to ~1e-15 relative, so closer than this is noise.
+        if abs(f) <= 1e-14 * p:
+            return x
+        if f < 0.0:
+            lo = x
+        else:
+            hi = x
+        step = f / df if df > 0.0 else math.inf
+        newton_ok = lo < x - step < hi and abs(2.0 * f) <= abs(dx_old * df)
+        dx_old = dx
+        if newton_ok:
+            dx = step
+            x_new = x - dx
+        else:
+            # Bisect; geometrically while the bracket spans orders of magnitude.
+            lo_eff = max(lo, 1e-300)
+            x_new = math.sqrt(lo_eff * hi) if hi > 4.0 * lo_eff else 0.5 * (lo + hi)
+            dx = x - x_new
+        if x_new <= lo or x_new >= hi or abs(dx) <= 1e-15 * abs(x_new):
+            return x_new
+        x = x_new
+        f, df = f_df(x)
+    return x
+
+
+_STD_NORMAL = NormalDist()
+
+
+def normal_ppf(p: float) -> float:
+    """Standard normal quantile ``z_p = Phi^-1(p)`` (``statistics.NormalDist``, AS 241)."""
+    if not (0.0 < p < 1.0):
+        raise ValueError(f"normal_ppf needs 0 < p < 1, got {p}")
+    return _STD_NORMAL.inv_cdf(p)
+
+
+def t_cdf(t: float, df: float) -> float:
+    """Student t CDF with ``df`` degrees of freedom.
+
+    ``F(t) = 1 - I_x(df/2, 1/2) / 2`` for ``t >= 0`` and ``I_x(df/2, 1/2) / 2`` for
+    ``t < 0``, with ``x = df / (df + t^2)`` (Abramowitz & Stegun 26.7.1).
+    """
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df}")
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_ppf(p: float, df: float) -> float:
+    """Student t quantile: the ``t`` with ``t_cdf(t, df) = p`` (``scipy.stats.t.ppf``).
+
+    For ``p > 1/2`` let ``q = 2(1 - p)`` (the two-sided tail). Then
+    ``x = I^-1_q(df/2, 1/2)`` and ``t = sqrt(df (1 - x) / x)``; when ``q`` is large
+    (``t`` small) the complementary form ``y = I^-1_(1-q)(1/2, df/2) = 1 - x``,
+    ``t = sqrt(df y / (1 - y))`` keeps full precision. Symmetric for ``p < 1/2``.
+    Example: ``t_ppf(0.975, 2) = 4.302653``.
+    """
+    if not (0.0 < p < 1.0):
+        raise ValueError(f"t_ppf needs 0 < p < 1, got {p}")
+    if not df > 0:
+        raise ValueError(f"df must be > 0, got {df}")
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_ppf(1.0 - p, df)
+    q = 2.0 * (1.0 - p)
+    if q < 0.5:
+        x = betaincinv(df / 2.0, 0.5, q)
+        return math.sqrt(df * (1.0 - x) / x)
+    y = betaincinv(0.5, df / 2.0, 1.0 - q)
+    return math.sqrt(df * y / (1.0 - y))
+
+
+# --------------------------------------------------------------------------- rates
+
+
+def _wilson_from_phat(phat: float, n: float, conf: float) -> Interval:
+    z = normal_ppf(0.5 + conf / 2.0)
+    z2n = z * z / n
+    denom = 1.0 + z2n
+    center = (phat + z2n / 2.0) / denom
+    half = z / denom * math.sqrt(phat * (1.0 - phat) / n + z2n / (4.0 * n))
+    lo = 0.0 if phat <= 0.0 else max(0.0, center - half)
+    hi = 1.0 if phat >= 1.0 else min(1.0, center + half)
+    return Interval(lo, hi)
+
+
+def wilson_interval(k: int, n: int, conf: float = 0.95) -> Interval:
+    """Wilson score interval for a binomial proportion ``k/n``.
+
+    With ``p = k/n`` and ``z = z_(1-(1-conf)/2)``::
+
+        center = (p + z^2/(2n)) / (1 + z^2/n)
+        half   = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2))
+
+    The interval ``center -/+ half`` never has zero width for ``n >= 1``: 0/3 gives
+    ``(0, 0.5615)``, 3/3 gives ``(0.4385, 1)``. ``n = 0`` gives ``(0, 1)``.
+    References: Wilson (1927), JASA 22:209-212; Brown, Cai & DasGupta (2001),
+    Statistical Science 16:101-133 (recommended for small n).
+    """
+    k, n = _check_counts(k, n)
+    _check_conf(conf)
+    if n == 0:
+        return Interval(0.0, 1.0)
+    return _wilson_from_phat(k / n, n, conf)
+
+
+def clopper_pearson_interval(k: int, n: int, conf: float = 0.95) -> Interval:
+    """Clopper-Pearson "exact" interval for a binomial proportion ``k/n``.
+
+    With ``alpha = 1 - conf`` and ``Beta^-1`` the beta quantile (:func:`betaincinv`)::
+
+        lo = Beta^-1(alpha/2;     k,     n - k + 1)   (0 when k = 0)
+        hi = Beta^-1(1 - alpha/2; k + 1, n - k)       (1 when k = n)
+
+    Guaranteed coverage >= conf (conservative). 0/3 gives ``(0, 0.7076)``;
+    ``n = 0`` gives ``(0, 1)``. Reference: Clopper & Pearson (1934), Biometrika
+    26:404-413.
+    """
+    k, n = _check_counts(k, n)
+    _check_conf(conf)
+    if n == 0:
+        return Interval(0.0, 1.0)
+    alpha = 1.0 - conf
+    lo = 0.0 if k == 0 else betaincinv(k, n - k + 1, alpha / 2.0)
+    hi = 1.0 if k == n else betaincinv(k + 1, n - k, 1.0 - alpha / 2.0)
+    return Interval(lo, hi)
+
+
+# --------------------------------------------------------------------------- means
+
+
+def _mean_sd(xs: Sequence[float]) -> tuple[float, float]:
+    n = len(xs)
+    if max(xs) == min(xs):
+        return xs[0], 0.0
+    mean = math.fsum(xs) / n
+    if n < 2:
+        return mean, 0.0
+    return mean, math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+
+
+def _bounded_mean_interval(
+    xs: list[float], lo_bound: float, hi_bound: float, conf: float
+) -> tuple[MeanInterval, float, str]:
+    """(interval, sd, method) for values in [lo_bound, hi_bound]; method 't' or 'wilson'."""
+    n = len(xs)
+    mean, sd = _mean_sd(xs)
+    if n >= 2 and sd > 0.0:
+        half = t_ppf(0.5 + conf / 2.0, n - 1) * sd / math.sqrt(n)
+        return (
+            MeanInterval(mean, max(lo_bound, mean - half), min(hi_bound, mean + half)),
+            sd,
+            "t",
+        )
+    width = hi_bound - lo_bound
+    phat = min(1.0, max(0.0, (mean - lo_bound) / width))
+    lo, hi = _wilson_from_phat(phat, n, conf)
+    return MeanInterval(mean, lo_bound + lo * width, lo_bound + hi * width), sd, "wilson"
+
+
+def mean_interval(
+    scores: Sequence[float], lo_bound: float, hi_bound: float, conf: float = 0.95
+) -> MeanInterval:
+    """Confidence interval for the mean of bounded scores (e.g. 0..15 points per seed).
+
+    Normal case (``n >= 2`` and not all scores equal): the Student t interval
+    ``mean -/+ t_(1-alpha/2, n-1) * s / sqrt(n)`` (``s`` the sample standard
+    deviation), clipped to ``[lo_bound, hi_bound]``.
+
+    Fallback (all scores equal, or ``n = 1``): the Wilson interval of the normalized
+    mean ``(mean - lo_bound) / (hi_bound - lo_bound)`` with ``n`` trials, mapped
+    back; see the module docstring for why. It never has zero width.
+    ``[15, 15, 15]`` on 0..15 gives ``(15, 6.58, 15)``.
+
+    ``n = 0`` returns ``(nan, lo_bound, hi_bound)``: no data, any mean is possible.
+    Scores outside the bounds raise ``ValueError``.
+    Reference: Student (1908), Biometrika 6:1-25; fallback as in the module docstring.
+    """
+    _check_conf(conf)
+    if not lo_bound < hi_bound:
+        raise ValueError(f"need lo_bound < hi_bound, got {lo_bound}, {hi_bound}")
+    xs = _as_floats(scores, "scores")
+    if any(x < lo_bound or x > hi_bound for x in xs):
+        raise ValueError(f"scores must lie in [{lo_bound}, {hi_bound}]")
+    if not xs:
+        return MeanInterval(math.nan, float(lo_bound), float(hi_bound))
+    return _bounded_mean_interval(xs, float(lo_bound), float(hi_bound), conf)[0]
+
+
+def bootstrap_mean_interval(
+    scores: Sequence[float], conf: float = 0.95, n_resamples: int = 10_000, seed: int = 0
+) -> MeanInterval:
+    """Percentile bootstrap interval for the mean; deterministic for a given ``seed``.
+
+    Draws ``n_resamples`` resamples of size ``n`` with replacement
+    (``numpy.random.default_rng(seed)``) and returns the ``alpha/2`` and
+    ``1 - alpha/2`` quantiles of the resampled means (Efron & Tibshirani 1993,
+    *An Introduction to the Bootstrap*, ch. 13).
+
+    Caution: with 3-5 seeds the percentile bootstrap is too narrow (there are only
+    10 distinct resamples of 3 values, and it ignores the t correction), and it has
+    zero width when all scores are equal. Prefer :func:`mean_interval` for reports;
+    this is here for larger samples and cross-checks. Empty input raises ValueError.
+    """
+    _check_conf(conf)
+    xs = np.asarray(_as_floats(scores, "scores"), dtype=float)
+    if xs.size == 0:
+        raise ValueError("bootstrap_mean_interval needs at least one score")
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be >= 1")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, xs.size, size=(n_resamples, xs.size))
+    means = xs[idx].mean(axis=1)
+    alpha = 1.0 - conf
+    lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return MeanInterval(float(xs.mean()), float(lo), float(hi))
+
+
+# --------------------------------------------------------------------------- exact tests
+
+
+def _binom_half_two_sided(k: int, n: int) -> float:
+    """Exact two-sided p for k successes in n trials under p = 1/2 (0 <= k <= n)."""
+    if n == 0:
+        return 1.0
+    m = min(k, n - k)
+    tail = sum(math.comb(n, i) for i in range(m + 1))
+    return min(1.0, (2 * tail) / (1 << n))
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Exact two-sided sign test p-value (ties already dropped).
+
+    Under H0 each non-tied pair favours either side with probability 1/2, so with
+    ``m = wins + losses``: ``p = min(1, 2 * P(X <= min(wins, losses)))``,
+    ``X ~ Binomial(m, 1/2)``; ``p = 1`` when ``m = 0`` (only ties). Equal to
+    ``scipy.stats.binomtest(wins, m, 0.5).pvalue``. Reference: Conover (1999),
+    *Practical Nonparametric Statistics*, 3rd ed., section 3.4.
+    """
+    wins, losses = operator.index(wins), operator.index(losses)
+    if wins < 0 or losses < 0:
+        raise ValueError("wins and losses must be >= 0")
+    return _binom_half_two_sided(wins, wins + losses)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact (conditional) McNemar test p-value on the discordant pairs.
+
+    ``b`` = pairs where only A passed, ``c`` = pairs where only B passed. Under H0
+    ``b ~ Binomial(b + c, 1/2)``, so ``p = min(1, 2 * P(X <= min(b, c)))``; ``p = 1``
+    when ``b + c = 0``. References: McNemar (1947), Psychometrika 12:153-157;
+    Fagerland, Lydersen & Laake (2013), BMC Med. Res. Methodol. 13:91.
+    """
+    b, c = operator.index(b), operator.index(c)
+    if b < 0 or c < 0:
+        raise ValueError("b and c must be >= 0")
+    return _binom_half_two_sided(b, b + c)
+
+
+def discordant_pairs(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> tuple[int, int]:
+    """``(b, c)`` for :func:`mcnemar_exact` from paired pass/fail outcomes.
+
+    ``b`` counts pairs where A passed and B failed, ``c`` where A failed and B passed.
+    """
+    if len(a_pass) != len(b_pass):
+        raise ValueError(f"paired lists differ in length: {len(a_pass)} vs {len(b_pass)}")
+    b = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
+    c = sum(1 for x, y in zip(a_pass, b_pass) if y and not x)
+    return b, c
+
+
+def _sign_flip_sums(d: np.ndarray) -> np.ndarray:
+    sums = np.zeros(1)
+    for x in d:
+        sums = np.concatenate([sums + x, sums - x])
+    return sums
+
+
+def paired_permutation_test(
+    diffs: Sequence[float], *, exact_max_n: int = 20, n_resamples: int = 100_000, seed: int = 0
+) -> tuple[float, bool]:
+    """Two-sided paired permutation (sign-flip) test of mean difference 0: ``(p, exact)``.
+
+    Under H0 each difference is equally likely to have either sign, so
+    ``p = #{s in {-1,+1}^n : |sum s_i d_i| >= |sum d_i|} / 2^n``. Zero differences
+    do not change any sum, so they are dropped (same p). With at most
+    ``exact_max_n`` non-zero differences all ``2^n`` flips are enumerated (meet in
+    the middle: the two halves' sums are combined by sorted search); otherwise
+    ``n_resamples`` random flips with ``numpy.random.default_rng(seed)`` and
+    ``p = (1 + hits) / (1 + n_resamples)`` (Phipson & Smyth 2010, SAGMB 9:39).
+    References: Fisher (1935), *The Design of Experiments*, section 21; Good (2005),
+    *Permutation, Parametric and Bootstrap Tests of Hypotheses*, 3rd ed.
+    """
+    d = np.asarray(_as_floats(diffs, "diffs"), dtype=float)
+    d = d[d != 0.0]
+    m = d.size
+    if m == 0:
+        return 1.0, True
+    observed = abs(float(d.sum()))
+    tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    threshold = observed - tol
+    if threshold <= 0.0:
+        return 1.0, True
+    if m <= exact_max_n:
+        left = _sign_flip_sums(d[: m // 2])
+        right = np.sort(_sign_flip_sums(d[m // 2 :]))
+        n_ge = right.size - np.searchsorted(right, threshold - left, side="left")
+        n_le = np.searchsorted(right, -threshold - left, side="right")
+        hits = int(n_ge.sum() + n_le.sum())
+        return hits / float(1 << m), True
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, min(n_resamples, 2_000_000 // m))
+    done = 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        signs = rng.integers(0, 2, size=(size, m)) * 2.0 - 1.0
+        hits += int((np.abs(signs @ d) >= threshold).sum())
+        done += size
+    return (1 + hits) / (1 + n_resamples), False
+
+
+# --------------------------------------------------------------------------- paired comparison
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Result of :func:`paired_comparison`; differences are always A - B."""
+
+    n: int
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    sd_diff: float  # sample SD of the differences (0 for n = 1)
+    ci_low: float
+    ci_high: float
+    conf: float
+    ci_method: str  # "t" or "wilson" (zero-variance fallback)
+    wins: int  # cells where A scored more than B
+    losses: int  # cells where A scored less than B
+    ties: int
+    sign_test_p: float
+    permutation_p: float
+    permutation_exact: bool
+    max_points: float
+
+    @property
+    def identical(self) -> bool:
+        """True when every paired difference is zero."""
+        return self.wins == 0 and self.losses == 0
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.conf
+
+
+def paired_comparison(
+    a: Sequence[float],
+    b: Sequence[float],
+    max_points: float,
+    conf: float = 0.95,
+    *,
+    seed: int = 0,
+    n_resamples: int = 100_000,
+    exact_max_n: int = 20,
+) -> PairedResult:
+    """Compare two models scored on the same cells (same exam, task and seed).
+
+    ``a[i]`` and ``b[i]`` are the two models' points on cell ``i``, each in
+    ``[0, max_points]``; the differences ``d_i = a_i - b_i`` lie in
+    ``[-max_points, max_points]``. Reports:
+
+    * ``mean_diff`` and a paired t interval ``mean(d) -/+ t_(1-alpha/2, n-1) s_d / sqrt(n)``
+      clipped to ``[-max_points, max_points]``; when all ``d_i`` are equal (or
+      ``n = 1``) the Wilson fallback of :func:`mean_interval` on that range;
+    * the exact sign test (:func:`sign_test`, ties dropped) and the exact paired
+      permutation test (:func:`paired_permutation_test`: exact up to ``exact_max_n``
+      non-zero differences, else ``n_resamples`` seeded Monte Carlo flips);
+    * ``wins``/``losses``/``ties`` counted per cell.
+
+    Cells are treated as independent, exchangeable pairs. Empty or unequal-length
+    inputs and scores outside ``[0, max_points]`` raise ``ValueError``.
+    """
+    _check_conf(conf)
+    if not max_points > 0:
+        raise ValueError(f"max_points must be > 0, got {max_points}")
+    xa, xb = _as_floats(a, "a"), _as_floats(b, "b")
+    if len(xa) != len(xb):
+        raise ValueError(f"paired lists differ in length: {len(xa)} vs {len(xb)}")
+    if not xa:
+        raise ValueError("paired_comparison needs at least one paired cell")
+    m = float(max_points)
+    if any(x < 0.0 or x > m for x in xa + xb):
+        raise ValueError(f"scores must lie in [0, {max_points}]")
+    d = [x - y for x, y in zip(xa, xb)]
+    n = len(d)
+    interval, sd, method = _bounded_mean_interval(d, -m, m, conf)
+    wins = sum(1 for x in d if x > 0)
+    losses = sum(1 for x in d if x < 0)
+    perm_p, exact = paired_permutation_test(
+        d, exact_max_n=exact_max_n, n_resamples=n_resamples, seed=seed
+    )
+    return PairedResult(
+        n=n,
+        mean_a=math.fsum(xa) / n,
+        mean_b=math.fsum(xb) / n,
+        mean_diff=interval.mean,
+        sd_diff=sd,
+        ci_low=interval.lo,
+        ci_high=interval.hi,
+        conf=conf,
+        ci_method=method,
+        wins=wins,
+        losses=losses,
+        ties=n - wins - losses,
+        sign_test_p=sign_test(wins, losses),
+        permutation_p=perm_p,
+        permutation_exact=exact,
+        max_points=m,
+    )
+
+
+# --------------------------------------------------------------------------- pass@k
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k estimator from ``n`` samples of which ``c`` are correct.
+
+    ``pass@k = 1 - C(n-c, k) / C(n, k)``, computed in the numerically stable product
+    form ``1 - prod_(i=n-c+1)^n (1 - k/i)``; exactly 1.0 when ``n - c < k``.
+    Reference: Chen et al. (2021), "Evaluating Large Language Models Trained on
+    Code", arXiv:2107.03374, eq. 1 and Figure 3.
+    """
+    n, c, k = operator.index(n), operator.index(c), operator.index(k)
+    if n < 1 or not (0 <= c <= n) or not (1 <= k <= n):
+        raise ValueError(f"need n >= 1, 0 <= c <= n, 1 <= k <= n; got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _z_sum(alpha: float, power: float) -> float:
+    if not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not (0.0 < power < 1.0):
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    return normal_ppf(1.0 - alpha / 2.0) + normal_ppf(power)
+
+
+def min_detectable_difference(
+    sd_diff: float, n: int, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """Smallest true mean difference a two-sided paired test detects with ``power``.
+
+    Normal approximation to the paired t-test:
+    ``delta = (z_(1-alpha/2) + z_power) * sd_diff / sqrt(n)``, i.e. 2.80 standard
+    errors at the defaults. It ignores the t distribution's heavier tails, so for
+    very small ``n`` the true detectable difference is larger. Reference: Chow,
+    Shao & Wang (2008), *Sample Size Calculations in Clinical Research*, 2nd ed.,
+    section 3.1.
+    """
+    if sd_diff < 0:
+        raise ValueError("sd_diff must be >= 0")
+    if operator.index(n) < 1:
+        raise ValueError("n must be >= 1")
+    return _z_sum(alpha, power) * sd_diff / math.sqrt(n)
+
+
+def seeds_needed(sd_diff: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Paired samples needed to detect a mean difference ``delta`` (normal approximation).
+
+    ``n = ceil(((z_(1-alpha/2) + z_power) * sd_diff / delta)^2)``, at least 2 (a paired
+    t-test needs two differences). At the defaults ``(z sum)^2 = 7.85``, so
+    ``sd_diff = delta`` needs 8. Like :func:`min_detectable_difference` this
+    underestimates slightly for small ``n``. Reference: Chow, Shao & Wang (2008),
+    section 3.1.
+    """
+    if sd_diff < 0:
+        raise ValueError("sd_diff must be >= 0")
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    raw = (_z_sum(alpha, power) * sd_diff / delta) ** 2
+    return max(2, math.ceil(raw - 1e-9))
+
+
+def _fmt_points(x: float, signed: bool = False) -> str:
+    s = f"{x:+.1f}" if signed else f"{x:.1f}"
+    if x != 0.0 and abs(x) < 0.05:
+        s = f"{x:+.2g}" if signed else f"{x:.2g}"
+    return s
+
+
+def _fmt_p(p: float) -> str:
+    if p < 0.001:
+        return "p<0.001"
+    return f"p={p:.2g}" if p < 0.1 else f"p={p:.2f}"
+
+
+def _fmt_count(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def verdict(
+    result: PairedResult,
+    name_a: str,
+    name_b: str,
+    exam: str,
+    *,
+    cells_per_seed: int = 1,
+    power: float = 0.8,
+    cap_seeds: int = 100,
+) -> str:
+    """One plain-language sentence about a :class:`PairedResult`.
+
+    * All differences zero: "A and B scored identically on every paired cell (n=3)".
+    * A difference is claimed only when both the t interval excludes 0 and the
+      permutation p-value is below ``alpha = 1 - conf``: "A is better than B on
+      <exam> (mean +2.3 points, 95% CI 0.4 to 4.2, permutation p=0.03)"; the sentence
+      is phrased so the reported difference is positive.
+    * Otherwise: "Cannot separate A and B on <exam> with 3 seeds (...); about N seeds
+      would be needed to detect a difference of d points", where ``d`` is the
+      observed ``|mean difference|`` (1 point if it is 0), and ``N`` comes from
+      :func:`seeds_needed` with the observed SD of the differences. With ``n = 1``
+      that SD is unknown and the Bhatia-Davis worst case
+      ``sqrt((M - mean)(M + mean))`` is used. ``N`` is never below ``n + 1`` nor
+      below the smallest ``n`` at which the exact permutation test can reach
+      ``p < alpha`` (``2 / 2^n < alpha``: 6 at alpha = 0.05); above ``cap_seeds``
+      it reads "more than 100 seeds". One exception: if the observed mean
+      difference is exactly 0 and the cells at hand already give ``power`` to
+      detect 1 point, the sentence says so ("... so any real difference is
+      probably smaller") instead of asking for more seeds.
+
+    ``cells_per_seed``: if each seed contributes several paired cells (one per
+    task), pass the number of tasks so counts are reported in seeds.
+    """
+    cps = operator.index(cells_per_seed)
+    if cps < 1:
+        raise ValueError("cells_per_seed must be >= 1")
+    r = result
+    if r.identical:
+        return f"{name_a} and {name_b} scored identically on every paired cell (n={r.n})"
+    level = f"{r.conf * 100:g}% CI"
+    alpha = r.alpha
+    if r.permutation_p < alpha and (r.ci_low > 0.0 or r.ci_high < 0.0):
+        if r.mean_diff > 0:
+            better, worse, diff, lo, hi = name_a, name_b, r.mean_diff, r.ci_low, r.ci_high
+        else:
+            better, worse, diff, lo, hi = name_b, name_a, -r.mean_diff, -r.ci_high, -r.ci_low
+        return (
+            f"{better} is better than {worse} on {exam} (mean {_fmt_points(diff, True)} points, "
+            f"{level} {_fmt_points(lo)} to {_fmt_points(hi)}, permutation {_fmt_p(r.permutation_p)})"
+        )
+    delta = abs(r.mean_diff) if r.mean_diff != 0.0 else 1.0
+    if r.n >= 2:
+        sd_plan = r.sd_diff
+    else:
+        m = r.max_points
+        sd_plan = math.sqrt(max(0.0, (m - r.mean_diff) * (m + r.mean_diff)))
+    cells = seeds_needed(sd_plan, delta, alpha=alpha, power=power)
+    exact_min = 1
+    while 2.0 / 2.0**exact_min >= alpha:
+        exact_min += 1
+    cells = max(cells, exact_min)
+    already_powered = r.mean_diff == 0.0 and cells <= r.n
+    needed = math.ceil(max(cells, r.n + 1) / cps)
+    have = _fmt_count(r.n / cps)
+    have_txt = f"{have} seed{'' if have == '1' else 's'}"
+    if cps > 1:
+        have_txt += f" ({r.n} paired cells)"
+    d_txt = _fmt_points(delta)
+    unit = "point" if d_txt == "1.0" else "points"
+    head = (
+        f"Cannot separate {name_a} and {name_b} on {exam} with {have_txt} "
+        f"(mean {_fmt_points(r.mean_diff, True)} points, {level} {_fmt_points(r.ci_low)} to "
+        f"{_fmt_points(r.ci_high)}, permutation {_fmt_p(r.permutation_p)}); "
+    )
+    if already_powered:
+        return head + (
+            f"these cells already had about {power * 100:g}% power to detect a difference "
+            f"of {d_txt} {unit}, so any real difference is probably smaller"
+        )
+    need_txt = f"more than {cap_seeds} seeds" if needed > cap_seeds else f"about {needed} seeds"
+    return head + f"{need_txt} would be needed to detect a difference of {d_txt} {unit}"

@@ -1,0 +1,175 @@
+"""The sweep against a scripted llama-server over real HTTP, with real Go builds:
+every outcome class, every endpoint fault, resume and conflicts."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from harness import report
+from harness.client import ChatClient
+from harness.errors import ConflictError, EndpointUnreachable
+from harness.runner import preflight
+from harness.store import Store
+from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
+
+
+@pytest.fixture
+def exam(tmp_path):
+    return make_tiny_exam(tmp_path / "exams")
+
+
+def _df(out, exam):
+    return report.load(out, grader_hashes={(exam.id, exam.version): exam.grader_hash})
+
+
+def test_happy_path_stores_everything(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain)
+        body = llm.chat_requests()[0].json
+    assert s.ok and s.generated == 2 and s.graded == 2
+    # Nothing is sent that the config does not say.
+    assert set(body) == {"model", "messages", "seed", "temperature", "max_tokens"}
+    assert body["seed"] in (1, 2) and body["temperature"] == 1.0
+    df = _df(tmp_path / "out", exam)
+    assert list(df["outcome"]) == ["ran", "ran"]
+    assert list(df["points"]) == [3.0, 3.0]
+    assert df["decode_tps"].notna().all() and (df["tps_source"] == "timings").all()
+    st = Store(tmp_path / "out")
+    req = st.query("SELECT * FROM requests")[0]
+    assert json.loads(req["response_raw"])["timings"]["predicted_n"] > 0
+    assert st.query("SELECT status FROM runs")[0][0] == "done"
+
+
+def test_resume_requests_nothing_twice(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,))
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1, 2))
+        assert len(llm.chat_requests()) == 2
+    assert s.skipped == 1 and s.generated == 1
+    assert len(_df(tmp_path / "out", exam)) == 2
+
+
+def test_different_sampling_in_same_dir_is_refused(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,))
+        with pytest.raises(ConflictError, match="already holds") as e:
+            run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), max_tokens=100)
+    assert "another --out" in e.value.one_line()
+
+
+@pytest.mark.parametrize("reply, outcome, points", [
+    (Reply(scripted_fence(HELLO_GO)), "ran", 3),
+    (Reply("```go\n" + HELLO_GO, finish_reason="length"), "truncated", 3),
+    (Reply("", reasoning_content="hmm " * 50_000), "truncated", 0),      # thinking ate the budget
+    (Reply("", reasoning_content="I thought about it."), "reasoning_only", 0),
+    (Reply(""), "empty", 0),
+    (Reply("I cannot write Go today."), "no_code", 0),
+    (Reply(scripted_fence("package main\nfunc main() { nope() }\n")), "build_failed", 0),
+    (Reply(scripted_fence("package main\nfunc main() { for {} }\n")), "ran", 1),   # builds, hangs
+    (Reply(scripted_fence('package main\nimport "fmt"\nfunc main() { for { fmt.Println("spam spam spam") } }\n')),
+     "ran", 1),                                                                   # floods stdout
+])
+def test_outcome_classes(tmp_path, exam, toolchain, reply, outcome, points):
+    with ScriptedLLM({"m": reply}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), max_tokens=2000)
+    df = _df(tmp_path / "out", exam)
+    assert df.iloc[0]["outcome"] == outcome
+    assert df.iloc[0]["points"] == points
+    assert df.iloc[0]["max_points"] == 3   # fixed denominator, whatever happened
+    assert s.ok
+
+
+def test_hang_and_flood_explanations(tmp_path, exam, toolchain):
+    hang = Reply(scripted_fence("package main\nfunc main() { for {} }\n"))
+    with ScriptedLLM({"m": hang}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,))
+    expl = _df(tmp_path / "out", exam).iloc[0]["explanation"]
+    assert "runs" in expl and "case:plain" in expl
+
+
+def test_unknown_model_is_skipped_and_others_continue(tmp_path, exam, toolchain):
+    with ScriptedLLM({"good": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, models=("missing", "good"))
+        assert len(llm.chat_requests("missing")) == 1  # 404 is not retried, model skipped
+    assert not s.ok
+    assert any("does not serve model 'missing'" in e for e in s.errors)
+    df = _df(tmp_path / "out", exam)
+    assert list(df[df.model == "good"]["outcome"]) == ["ran", "ran"]
+    assert list(df[df.model == "missing"]["outcome"]) == ["endpoint_error"]
+
+
+def test_5xx_is_retried_and_every_try_stored(tmp_path, exam, toolchain):
+    script = [Reply(status=503), Reply(status=500), Reply(scripted_fence(HELLO_GO))]
+    with ScriptedLLM({"m": script}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), retries=3)
+    assert s.ok
+    st = Store(tmp_path / "out")
+    tries = st.query("SELECT try, http_status, error FROM requests ORDER BY id")
+    assert [(t["try"], t["http_status"]) for t in tries] == [(1, 503), (2, 500), (3, 200)]
+    assert "HTTP 503" in tries[0]["error"]
+
+
+@pytest.mark.parametrize("reply, needle", [
+    (Reply(status=500, error_message="CUDA error: out of memory"), "CUDA error"),
+    (Reply(raw_body=b'{"choices": [ {"message": '), "not JSON"),
+    (Reply(raw_body=b'{"object": "chat.completion"}'), "no choices"),
+    (Reply(drop_connection=True), "connection dropped"),
+    (Reply(status=429), "HTTP 429"),
+])
+def test_endpoint_faults_become_endpoint_errors(tmp_path, exam, toolchain, reply, needle):
+    with ScriptedLLM({"m": reply}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1, 2), retries=1,
+                      max_endpoint_errors=2)
+    assert not s.ok
+    assert s.stopped_early and "2 consecutive endpoint errors" in s.stopped_early
+    assert any(needle in e for e in s.errors), s.errors
+    df = _df(tmp_path / "out", exam)
+    assert list(df["outcome"]) == ["endpoint_error", "endpoint_error"]
+    st = Store(tmp_path / "out")
+    assert st.query("SELECT COUNT(*) FROM requests")[0][0] == 4  # 2 cells x (1 + 1 retry)
+
+
+def test_request_timeout(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(hang=True)}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), timeout_s=0.5, retries=0)
+    assert any("no complete answer within" in e for e in s.errors)
+
+
+def test_endpoint_errors_are_retried_on_resume(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(status=503)}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), retries=0)
+        llm.set_model("m", Reply(scripted_fence(HELLO_GO)))
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), retries=0)
+    assert s.ok and s.generated == 1
+    assert list(_df(tmp_path / "out", exam)["outcome"]) == ["ran"]
+
+
+def test_unreachable_endpoint_fails_preflight():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with ChatClient(f"http://127.0.0.1:{port}", timeout_s=2) as client:
+        with pytest.raises(EndpointUnreachable, match="cannot connect"):
+            preflight(client)
+
+
+def test_grader_change_does_not_mix(tmp_path, toolchain):
+    from harness.regrade import regrade_store
+
+    exam1 = make_tiny_exam(tmp_path / "e1")
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam1, toolchain, seeds=(1,))
+    # Same exam id and version, but the expected output changed: a new grader hash.
+    exam2 = make_tiny_exam(tmp_path / "e2", expect="goodbye\n")
+    assert exam2.grader_hash != exam1.grader_hash
+    df = report.load(tmp_path / "out", grader_hashes={("tiny", 1): exam2.grader_hash})
+    assert not df.iloc[0]["grade_current"]          # the old grade is shown as stale
+    st = Store(tmp_path / "out")
+    assert regrade_store(st, toolchain, exams={("tiny", 1): exam2}) == 1
+    df = report.load(tmp_path / "out", grader_hashes={("tiny", 1): exam2.grader_hash})
+    assert df.iloc[0]["grade_current"] and df.iloc[0]["points"] == 2
+    assert st.query("SELECT COUNT(*) FROM grades")[0][0] == 2   # the old grade is kept

@@ -132,7 +132,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-Script = Callable[[dict[str, Any]], "Reply | str"]
+Script = Callable[[dict[str, Any]], Reply | str]
 ModelScript = Script | Reply | str | Sequence[Reply]
 
 
@@ -573,10 +573,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    _pending_leave = False  # a chat request counted in ``in_flight`` not yet released
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-    _pending_leave = False  # a chat request counted in ``in_flight`` not yet released
 
     def setup(self) -> None:
         super().setup()
@@ -629,10 +629,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _text(self, status: int, text: str) -> None:
         self._send(status, text.encode(), "text/plain; charset=utf-8")
 
-    def _error(self, status: int, message: str | None = None, headers: Mapping[str, str] | None = None,
-               **extra: Any) -> None:
+    def _error(self, status: int, message: str | None = None,
+               headers: Mapping[str, str] | None = None, **extra: Any) -> None:
         msg = message or _DEFAULT_MESSAGES.get(status, f"HTTP {status}")
-        err = {"code": status, "message": msg, "type": _ERROR_TYPES.get(status, "server_error"), **extra}
+        etype = _ERROR_TYPES.get(status, "server_error")
+        err = {"code": status, "message": msg, "type": etype, **extra}
         hdrs = dict(headers or {})
         if status == 429:
             hdrs.setdefault("Retry-After", "1")
@@ -750,7 +751,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif swap and upstream is None and method == "POST" and path == "/api/models/unload":
             owner._unload()
             self._json(200, {"msg": "ok"})
-        elif swap and upstream is None and method == "POST" and path.startswith("/api/models/unload/"):
+        elif (swap and upstream is None and method == "POST"
+              and path.startswith("/api/models/unload/")):
             model = path[len("/api/models/unload/"):]
             if model not in owner.models:
                 raise _HTTPError(404, f"model {model} not found")
@@ -774,7 +776,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(model, str):
             models = owner.models
             if owner.llama_swap or len(models) != 1:
-                raise _HTTPError(404 if owner.llama_swap else 400, "no model id could be identified")
+                status = 404 if owner.llama_swap else 400
+                raise _HTTPError(status, "no model id could be identified")
             model = models[0]
         script = owner._script(model)
         if script is None:
@@ -785,8 +788,10 @@ class _Handler(BaseHTTPRequestHandler):
         kwargs = body.get("chat_template_kwargs")
         if isinstance(kwargs, dict) and "enable_thinking" in kwargs and not isinstance(
                 kwargs["enable_thinking"], bool):
-            got = type(kwargs["enable_thinking"]).__name__
-            raise _HTTPError(400, f'invalid type for "enable_thinking" (expected boolean, got {got})')
+            got = {"str": "string", "int": "number", "float": "number", "list": "array",
+                   "dict": "object", "NoneType": "null"}[type(kwargs["enable_thinking"]).__name__]
+            raise _HTTPError(
+                400, f'invalid type for "enable_thinking" (expected boolean, got {got})')
         _max_tokens(body)
         prompt_tokens = _prompt_tokens(messages)
         if prompt_tokens >= owner.n_ctx:
@@ -869,7 +874,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunks: list[dict[str, Any]] = []
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-            return {"choices": choices, **self._envelope(model, cid, "chat.completion.chunk"), **extra}
+            envelope = self._envelope(model, cid, "chat.completion.chunk")
+            return {"choices": choices, **envelope, **extra}
 
         chunks.append(chunk([{"finish_reason": None, "index": 0,
                               "delta": {"role": "assistant", "content": None}}]))

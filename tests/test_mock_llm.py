@@ -87,7 +87,8 @@ def test_reasoning_content_only_when_present(http: httpx.Client, llm: ScriptedLL
     assert msg["reasoning_content"] == "let me think about it"
     assert msg["content"] == "answer"
     usage = chat(http, llm, "thinker").json()["usage"]
-    assert usage["completion_tokens"] == count_tokens("let me think about it") + count_tokens("answer")
+    expected = count_tokens("let me think about it") + count_tokens("answer")
+    assert usage["completion_tokens"] == expected
     llm.set_model("thinker", Reply(content="answer", reasoning_content=""))
     assert "reasoning_content" not in chat(http, llm, "thinker").json()["choices"][0]["message"]
 
@@ -256,7 +257,8 @@ def test_models_health_props_running_unload(http: httpx.Client, llm: ScriptedLLM
     assert "temperature" in p["default_generation_settings"]["params"]
     assert p["total_slots"] == 1 and p["build_info"] == BUILD_INFO
     assert p["model_path"].endswith("coder.gguf")
-    assert http.get(f"{llm.url}/props", params={"model": "thinker"}).json()["model_alias"] == "thinker"
+    p = http.get(f"{llm.url}/props", params={"model": "thinker"}).json()
+    assert p["model_alias"] == "thinker"
     assert http.get(f"{llm.url}/props").status_code == 404
     assert http.get(f"{llm.url}/upstream/nope/props").status_code == 404
     assert http.get(f"{llm.url}/upstream/coder/health").json() == {"status": "ok"}
@@ -294,8 +296,10 @@ def test_seed_dependent_script_and_recorded_requests(http: httpx.Client) -> None
         return Reply(content=f"seed={body.get('seed')} temp={body.get('temperature')}")
 
     with ScriptedLLM({"m": by_seed}) as llm:
-        answers = [chat(http, llm, "m", seed=s, temperature=0.5).json()["choices"][0]["message"]["content"]
-                   for s in (1, 2)]
+        answers = [
+            chat(http, llm, "m", seed=s, temperature=0.5).json()["choices"][0]["message"]["content"]
+            for s in (1, 2)
+        ]
         assert answers == ["seed=1 temp=0.5", "seed=2 temp=0.5"]
         reqs = llm.chat_requests("m")
     assert [r.json["seed"] for r in reqs] == [1, 2]

@@ -16,6 +16,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -162,6 +163,30 @@ class ChatClient:
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
+
+
+    def props(self, model: str) -> tuple[str, dict[str, Any]] | None:
+        """llama-server's ``/props`` for ``model``: ``/upstream/<model>/props``
+        through llama-swap (which loads the model), else ``/props`` of a bare
+        llama-server. Returns (url, document), or None when neither answers."""
+        for path in (f"/upstream/{quote(model, safe='/:@')}/props", "/props"):
+            data = self.get_json(path)
+            if data is not None and ("default_generation_settings" in data or "build_info" in data):
+                return f"{self.endpoint}{path}", data
+        return None
+
+    def unload_all(self) -> str:
+        """Ask llama-swap to unload every model: ``POST /api/models/unload``, or
+        ``GET /unload`` when that route is 404 (the route differs between
+        llama-swap versions). Returns the route that worked; raises EndpointError."""
+        route = "POST /api/models/unload"
+        raw = self._request("POST", f"{self.endpoint}/api/models/unload")
+        if raw.status == 404:
+            route = "GET /unload"
+            raw = self._request("GET", f"{self.endpoint}/unload")
+        if not 200 <= raw.status < 300:
+            raise error_for(raw, model=None)
+        return route
 
 
 def _reason(e: Exception) -> str:

@@ -1,7 +1,8 @@
 """The one frozen run configuration, resolved once and stored with the run.
 
-Precedence: command-line flag > environment variable > default. Secrets (the API
-key) are used but never stored.
+Precedence: command-line flag > environment variable > sweep file > default
+(``harness.sweepfile.resolve`` does it). Secrets (the API key) are used but never
+stored.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ class RunConfig:
     max_endpoint_errors: int = 3         # consecutive failed cells before the sweep stops
     grading_workers: int = 2
     api_key: str | None = field(default=None, repr=False)
+    # Per-model sampling (sweep-file profiles); a model not listed uses ``sampling``.
+    sampling_by_model: dict[str, Sampling] = field(default_factory=dict)
+    unload_between_models: bool = False
+    config_file: str | None = None           # the sweep file the config was resolved from
+    # What each model id runs, from a llama-swap config.yaml: {"path", "models": {id: info}}.
+    llama_swap: dict[str, Any] | None = None
+    sources: dict[str, str] = field(default_factory=dict)   # setting -> flag | env:NAME | file | default
+
+    def sampling_for(self, model: str) -> Sampling:
+        """The sampling parameters sent with every request to ``model``."""
+        return self.sampling_by_model.get(model, self.sampling)
 
     def to_json(self) -> dict[str, Any]:
         """The config as stored with the run: everything but secrets."""

@@ -1,10 +1,13 @@
 """The sweep: generate answers cell by cell, store them, grade them.
 
 Order is model-major (every exam x task x seed of one model before the next), so a
-model swapper such as llama-swap loads each model once. Generation is sequential;
-grading runs in a thread pool while the next answers are generated. Every request
-and raw response is stored before it is parsed; resuming skips done cells and
-grades stored answers that have no grade by the current grader.
+model swapper such as llama-swap loads each model once. Before a model's first
+request its server's ``/props`` (context size, slots, build, model file) is stored;
+with ``unload_between_models`` the endpoint is asked to unload after the model's
+cells. Each model's requests use its own sampling (``RunConfig.sampling_for``).
+Generation is sequential; grading runs in a thread pool while the next answers are
+generated. Every request and raw response is stored before it is parsed; resuming
+skips done cells and grades stored answers that have no grade by the current grader.
 """
 
 from __future__ import annotations
@@ -59,12 +62,14 @@ def host_info() -> dict[str, object]:
 class Event:
     """Progress, passed to the CLI's callback (the library never prints)."""
 
-    kind: str                   # "info" | "generated" | "graded" | "error" | "skip"
+    kind: str                   # "info" | "warning" | "generated" | "graded" | "error" | "skip"
     message: str
     key: CellKey | None = None
     outcome: str | None = None
     done: int = 0
     total: int = 0
+    wall_s: float | None = None          # "generated": the HTTP exchange's wall time
+    tokens_per_s: float | None = None    # "generated": decode speed of that answer
 
 
 ProgressFn = Callable[[Event], None]
@@ -159,6 +164,7 @@ class Sweep:
         self.sleep = sleep
         self._exam_by_id = {e.id: e for e in exams}
         self._lock = threading.Lock()
+        self._touched: set[str] = set()   # models sent a request (props included) this run
 
     def cells(self) -> list[tuple[CellKey, Exam, Task]]:
         out = []
@@ -211,12 +217,17 @@ class Sweep:
 
     def _generate_all(self, run_id: int, cells: list[tuple[CellKey, Exam, Task]], summary: SweepSummary,
                       pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
-        sampling = self.cfg.sampling.to_body()
         skip_models: set[str] = set()
         consecutive_errors = 0
+        current: str | None = None
         for i, (key, exam, task) in enumerate(cells, start=1):
+            if key.model != current:
+                if current is not None:
+                    self._finish_model(current)
+                current = key.model
             if key.model in skip_models:
                 continue
+            sampling = self.cfg.sampling_for(key.model).to_body()
             existing = self.store.attempt(key)
             if existing is not None and existing.gen_outcome != Outcome.ENDPOINT_ERROR.value:
                 stored = json.loads(existing.sampling_json)
@@ -229,7 +240,8 @@ class Sweep:
                 self._emit(Event("skip", "already done", key, existing.gen_outcome, i, len(cells)))
                 continue
             try:
-                att = self._generate(run_id, key, exam, task, sampling)
+                self._fetch_props(run_id, key.model)
+                att, tps, wall = self._generate(run_id, key, exam, task, sampling)
                 consecutive_errors = 0
             except UnknownModel as e:
                 summary.errors.append(e.one_line())
@@ -249,8 +261,43 @@ class Sweep:
                     return
                 continue
             summary.generated += 1
-            self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, i, len(cells)))
+            self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, i, len(cells),
+                             wall_s=wall, tokens_per_s=tps))
             pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
+        if current is not None:
+            self._finish_model(current)
+
+    def _fetch_props(self, run_id: int, model: str) -> None:
+        """Once per model, before its first request: store what the server runs."""
+        if model in self._touched:
+            return
+        self._touched.add(model)
+        found = self.client.props(model)
+        if found is None:
+            self._emit(Event("info", f"{model}: the endpoint does not tell what it runs (no /props)"))
+            return
+        url, props = found
+        self.store.save_model_props(run_id, model, url, props)
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        path = str(props.get("model_path") or "?").rsplit("/", 1)[-1]
+        self._emit(Event("info", f"{model}: server runs {path}, n_ctx {n_ctx}, {props.get('total_slots', '?')} "
+                                 f"slot(s), build {props.get('build_info', '?')}"))
+        max_tokens = self.cfg.sampling_for(model).max_tokens
+        if isinstance(n_ctx, int) and max_tokens is not None and n_ctx < max_tokens:
+            self._emit(Event("warning", f"{model}: the server's context per slot (n_ctx {n_ctx}) is smaller than "
+                                        f"max_tokens {max_tokens}: long answers end at the context, not max_tokens"))
+
+    def _finish_model(self, model: str) -> None:
+        """After a model's cells: unload it if asked to and it was used this run."""
+        if not self.cfg.unload_between_models or model not in self._touched:
+            return
+        try:
+            route = self.client.unload_all()
+        except EndpointError as e:
+            self._emit(Event("warning", f"{model}: unloading failed: {e.one_line()}"))
+        else:
+            self._emit(Event("info", f"{model}: unloaded ({route})"))
 
     def _store_endpoint_error(self, run_id: int, key: CellKey, sampling: dict[str, object],
                               e: EndpointError, summary: SweepSummary) -> None:
@@ -259,8 +306,9 @@ class Sweep:
         summary.outcomes[Outcome.ENDPOINT_ERROR.value] += 1
 
     def _generate(self, run_id: int, key: CellKey, exam: Exam, task: Task,
-                  sampling: dict[str, object]) -> AttemptRow:
-        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling)
+                  sampling: dict[str, object]) -> tuple[AttemptRow, float | None, float]:
+        """The stored attempt, its decode tok/s (None when unknown) and wall time."""
+        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling_for(key.model))
         last: EndpointError | None = None
         for attempt_no in range(1, self.cfg.retries + 2):
             req_id = self.store.record_request(run_id, key, attempt_no, self.client.chat_url, body)
@@ -288,7 +336,7 @@ class Sweep:
                         wall_s=raw.wall_s, extracted_code=code, extraction_method=method, extraction_note=note)
                     row = self.store.attempt(key)
                     assert row is not None and row.id == att_id
-                    return row
+                    return row, _decode_tps(chat, raw.wall_s), raw.wall_s
             if isinstance(last, UnknownModel) or not last.retryable or attempt_no > self.cfg.retries:
                 raise last
             wait = self.cfg.retry_backoff_s * (2 ** (attempt_no - 1))
@@ -307,6 +355,15 @@ class Sweep:
             summary.outcomes[grade.outcome.value] += 1
         self._emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}",
                          att.key, grade.outcome.value, total=total))
+
+
+def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:
+    t = chat.timings or {}
+    tps = t.get("predicted_per_second")
+    if isinstance(tps, (int, float)) and tps > 0:
+        return float(tps)
+    n = (chat.usage or {}).get("completion_tokens")
+    return n / wall_s if isinstance(n, int) and n > 0 and wall_s > 0 else None
 
 
 def preflight(client: ChatClient) -> list[str] | None:

@@ -123,7 +123,28 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_model_props(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE model_props (                    -- what the server ran, once per model and run
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL,                      -- the id the sweep requests
+            fetched_at TEXT NOT NULL,
+            url TEXT NOT NULL,                        -- e.g. <endpoint>/upstream/<model>/props
+            n_ctx INTEGER,                            -- default_generation_settings.n_ctx (per slot)
+            total_slots INTEGER,
+            model_path TEXT,
+            build_info TEXT,
+            props_json TEXT NOT NULL                  -- the whole /props document
+        );
+        CREATE INDEX model_props_model ON model_props(model)
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props]
 
 
 @dataclass(frozen=True)
@@ -254,6 +275,25 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE requests SET http_status=?, response_raw=?, wall_s=?, error=? WHERE id=?",
                        (status, raw, wall_s, error, request_id))
+
+    # -- model props --------------------------------------------------------------
+    def save_model_props(self, run_id: int, model: str, url: str, props: dict[str, Any]) -> int:
+        """Store a llama-server /props document as received, with its key fields."""
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+
+        def typed(value: Any, kind: type) -> Any:
+            return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO model_props (run_id, model, fetched_at, url, n_ctx, total_slots, model_path,"
+                " build_info, props_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, model, _now(), url, typed(n_ctx, int), typed(props.get("total_slots"), int),
+                 typed(props.get("model_path"), str), typed(props.get("build_info"), str),
+                 json.dumps(props, sort_keys=True)),
+            )
+            return int(cur.lastrowid)  # type: ignore[arg-type]
 
     # -- attempts ---------------------------------------------------------------
     def attempt(self, key: CellKey) -> AttemptRow | None:

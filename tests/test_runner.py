@@ -173,3 +173,120 @@ def test_grader_change_does_not_mix(tmp_path, toolchain):
     df = report.load(tmp_path / "out", grader_hashes={("tiny", 1): exam2.grader_hash})
     assert df.iloc[0]["grade_current"] and df.iloc[0]["points"] == 2
     assert st.query("SELECT COUNT(*) FROM grades")[0][0] == 2   # the old grade is kept
+
+
+# -- per-model sampling, server props, unloading between models (issue #4) -------------------
+
+
+def _sweep_cfg(tmp_path, exam, toolchain, endpoint, **cfg_kwargs):
+    from harness.config import RunConfig
+    from harness.runner import Sweep
+
+    cfg = RunConfig(endpoint=endpoint, exams=(exam.id,), out_dir=tmp_path / "out", request_timeout_s=10,
+                    retries=0, retry_backoff_s=0.01, **cfg_kwargs)
+    events: list = []
+    store = Store(cfg.out_dir)
+    try:
+        with ChatClient(endpoint, timeout_s=10) as client:
+            s = Sweep(cfg, store=store, exams=[exam], toolchain=toolchain, client=client,
+                      progress=events.append, sleep=lambda s: None).run()
+    finally:
+        store.close()
+    return s, events
+
+
+def test_each_model_gets_its_own_sampling(tmp_path, exam, toolchain):
+    from harness.client import Sampling
+
+    hot = Sampling(temperature=1.0, max_tokens=3000)
+    cold = Sampling(temperature=0.2, max_tokens=2000, top_k=20, chat_template_kwargs={"enable_thinking": False})
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO)), "b": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s, _ = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a", "b"), seeds=(1, 2), sampling=hot,
+                          sampling_by_model={"b": cold})
+        sent = {(r.model, r.json["seed"]): r.json for r in llm.chat_requests()}
+    assert s.ok and s.generated == 4
+    for seed in (1, 2):
+        assert {k: v for k, v in sent[("a", seed)].items() if k not in ("model", "messages", "seed")} == hot.to_body()
+        assert {k: v for k, v in sent[("b", seed)].items() if k not in ("model", "messages", "seed")} == cold.to_body()
+    st = Store(tmp_path / "out")
+    stored = {(r["model"], r["seed"]): json.loads(r["sampling_json"]) for r in st.query("SELECT * FROM attempts")}
+    assert stored[("a", 1)] == hot.to_body() and stored[("b", 2)] == cold.to_body()
+    cfg = json.loads(st.query("SELECT config_json FROM runs")[0][0])
+    assert cfg["sampling_by_model"]["b"]["top_k"] == 20
+
+
+def test_props_stored_once_per_model_before_its_first_request(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO)), "b": Reply(scripted_fence(HELLO_GO))},
+                     n_ctx=8192, total_slots=2) as llm:
+        s, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a", "b"), seeds=(1, 2))
+        seq = [(r.method, r.model, r.path) for r in llm.requests if r.path != "/v1/models"]
+    assert s.ok
+    chat = "/v1/chat/completions"
+    assert seq == [("GET", "a", "/upstream/a/props"), ("POST", "a", chat), ("POST", "a", chat),
+                   ("GET", "b", "/upstream/b/props"), ("POST", "b", chat), ("POST", "b", chat)]
+    rows = Store(tmp_path / "out").query("SELECT * FROM model_props ORDER BY id")
+    assert [(r["model"], r["n_ctx"], r["total_slots"], r["build_info"]) for r in rows] == [
+        ("a", 8192, 2, "b0-scripted-mock"), ("b", 8192, 2, "b0-scripted-mock")]
+    assert rows[0]["model_path"] == "/models/a.gguf" and json.loads(rows[0]["props_json"])["total_slots"] == 2
+    # n_ctx (8192) < max_tokens (16384 by default): said before the answers come back cut
+    assert sum(e.kind == "warning" and "n_ctx 8192" in e.message for e in events) == 2
+
+
+def test_props_skipped_for_models_with_nothing_to_do(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO))}) as llm:
+        _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,))
+        _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,), unload_between_models=True)
+        paths = [r.path for r in llm.requests]
+    assert paths.count("/upstream/a/props") == 1 and "/api/models/unload" not in paths
+
+
+def test_bare_llama_server_props(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO))}, llama_swap=False) as llm:
+        s, _ = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,))
+    rows = Store(tmp_path / "out").query("SELECT url FROM model_props")
+    assert s.ok and [r["url"] for r in rows] == [f"{llm.url}/props"]
+
+
+def test_unload_between_models(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO)), "b": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a", "b"), seeds=(1, 2),
+                               unload_between_models=True)
+        seq = [(r.model or "", r.path) for r in llm.requests if r.path != "/v1/models"]
+        running_after = llm.running_model
+    assert s.ok
+    chat = "/v1/chat/completions"
+    assert seq == [("a", "/upstream/a/props"), ("a", chat), ("a", chat), ("", "/api/models/unload"),
+                   ("b", "/upstream/b/props"), ("b", chat), ("b", chat), ("", "/api/models/unload")]
+    assert running_after is None
+    assert sum(e.kind == "info" and "unloaded (POST /api/models/unload)" in e.message for e in events) == 2
+
+
+def test_unload_falls_back_to_get_unload():
+    import httpx
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        if request.url.path == "/unload":
+            return httpx.Response(200, text="OK")
+        return httpx.Response(404, json={"error": "not found"})
+
+    with ChatClient("http://swap.test", transport=httpx.MockTransport(handler)) as client:
+        assert client.unload_all() == "GET /unload"
+    assert seen == [("POST", "/api/models/unload"), ("GET", "/unload")]
+
+
+def test_unload_failure_is_a_warning_not_an_error(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO))}, llama_swap=False) as llm:   # no unload routes
+        s, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,),
+                               unload_between_models=True)
+    assert s.ok
+    assert any(e.kind == "warning" and "unloading failed" in e.message for e in events)
+
+
+def test_generated_events_carry_speed(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO))}) as llm:
+        _, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,))
+    [g] = [e for e in events if e.kind == "generated"]
+    assert g.tokens_per_s == pytest.approx(50.0) and g.wall_s is not None and g.wall_s >= 0

@@ -1,0 +1,161 @@
+"""Reading stored attempts back for auditing (``sweep logs``).
+
+Each entry is one attempt as stored: the request sent, the answer, the extracted
+code, and its grade (outcome, points, explanation, the checks that did not pass).
+The grade shown is the one by the current grader of the exam when there is one,
+else the newest stored grade (marked not current). Nothing is built or called.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.store import CellKey, Store
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    attempt_id: int
+    run_id: int
+    created_at: str
+    key: CellKey
+    sampling: dict[str, Any]
+    request: dict[str, Any] | None       # the body sent (last try)
+    request_url: str | None
+    tries: int                            # HTTP exchanges for this cell, retries included
+    http_status: int | None
+    gen_outcome: str
+    finish_reason: str | None
+    content: str | None
+    reasoning_content: str | None
+    extracted_code: str | None
+    extraction_method: str | None
+    extraction_note: str | None
+    usage: dict[str, Any] | None
+    timings: dict[str, Any] | None
+    wall_s: float | None
+    error: str | None
+    outcome: str                          # the grade's outcome, else the generation's
+    points: float | None
+    max_points: float | None
+    explanation: str | None
+    grader_hash: str | None
+    grade_current: bool | None            # None when the current grader is unknown
+    failing_checks: tuple[dict[str, Any], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["key"] = asdict(self.key)
+        d["failing_checks"] = list(self.failing_checks)
+        return d
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | None = None,
+         grader_hashes: dict[tuple[str, int], str] | None = None) -> list[LogEntry]:
+    """The newest ``n`` attempts (optionally of one model / exam), newest first."""
+    where, params = [], []
+    if model is not None:
+        where.append("model = ?")
+        params.append(model)
+    if exam is not None:
+        where.append("exam = ?")
+        params.append(exam)
+    sql = "SELECT * FROM attempts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+    out = []
+    for a in store.query(sql, (*params, n)):
+        key = CellKey(a["model"], a["exam"], a["exam_version"], a["task"], a["seed"])
+        reqs = store.query("SELECT * FROM requests WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?"
+                           " ORDER BY id", (key.model, key.exam, key.exam_version, key.task, key.seed))
+        req = None
+        if a["request_id"] is not None:
+            req = next((r for r in reqs if r["id"] == a["request_id"]), None)
+        if req is None and reqs:
+            req = reqs[-1]
+        grades = store.query("SELECT * FROM grades WHERE attempt_id=? ORDER BY id DESC", (a["id"],))
+        current_hash = (grader_hashes or {}).get((key.exam, key.exam_version))
+        grade = next((g for g in grades if g["grader_hash"] == current_hash), grades[0] if grades else None)
+        failing: tuple[dict[str, Any], ...] = ()
+        if grade is not None:
+            failing = tuple(
+                {"name": c["name"], "status": c["status"], "points": c["points"], "max_points": c["max_points"],
+                 "detail": c["detail"]}
+                for c in store.query("SELECT * FROM checks WHERE grade_id=? ORDER BY ord", (grade["id"],))
+                if c["status"] != "pass")
+        out.append(LogEntry(
+            attempt_id=a["id"], run_id=a["run_id"], created_at=a["created_at"], key=key,
+            sampling=_json(a["sampling_json"]) or {}, request=_json(req["request_json"]) if req else None,
+            request_url=req["url"] if req else None, tries=len(reqs),
+            http_status=req["http_status"] if req else None, gen_outcome=a["gen_outcome"],
+            finish_reason=a["finish_reason"], content=a["content"], reasoning_content=a["reasoning_content"],
+            extracted_code=a["extracted_code"], extraction_method=a["extraction_method"],
+            extraction_note=a["extraction_note"], usage=_json(a["usage_json"]), timings=_json(a["timings_json"]),
+            wall_s=a["wall_s"], error=a["error"],
+            outcome=grade["outcome"] if grade is not None else a["gen_outcome"],
+            points=grade["points"] if grade is not None else None,
+            max_points=grade["max_points"] if grade is not None else None,
+            explanation=grade["explanation"] if grade is not None else a["error"],
+            grader_hash=grade["grader_hash"] if grade is not None else None,
+            grade_current=None if grade is None or current_hash is None else grade["grader_hash"] == current_hash,
+            failing_checks=failing,
+        ))
+    return out
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + ln for ln in text.rstrip("\n").split("\n"))
+
+
+def render(e: LogEntry) -> str:
+    """One attempt as readable text."""
+    lines = [f"== attempt {e.attempt_id} (run {e.run_id}, {e.created_at}): {e.key.label()}"]
+    if e.points is not None:
+        stale = "" if e.grade_current is not False else f" [grade by an older grader {e.grader_hash}]"
+        lines.append(f"outcome: {e.outcome}, {e.points:g}/{e.max_points:g}{stale}")
+    else:
+        lines.append(f"outcome: {e.outcome} (not graded)")
+    if e.explanation:
+        lines.append(f"explanation: {e.explanation}")
+    if e.failing_checks:
+        lines.append("checks not passed:")
+        for c in e.failing_checks:
+            lines.append(f"    {c['status'].upper():<8} {c['name']:<22} {c['points']:g}/{c['max_points']:g}  "
+                         f"{c['detail']}")
+    lines.append("sampling: " + " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(e.sampling.items())))
+    speed = (e.timings or {}).get("predicted_per_second")
+    tokens = (e.usage or {}).get("completion_tokens")
+    facts = [f"finish_reason {e.finish_reason}"]
+    if tokens is not None:
+        facts.append(f"{tokens} tokens")
+    if isinstance(speed, (int, float)):
+        facts.append(f"{speed:.1f} tok/s")
+    if e.wall_s is not None:
+        facts.append(f"{e.wall_s:.1f}s")
+    lines.append(f"answer: {', '.join(facts)}; {e.tries} HTTP exchange(s)"
+                 + (f", last HTTP {e.http_status}" if e.http_status is not None else ""))
+    if e.request is not None:
+        lines.append(f"request: POST {e.request_url}")
+        for m in e.request.get("messages", []):
+            lines.append(f"  [{m.get('role')}]")
+            lines.append(_indent(str(m.get("content", ""))))
+    if e.reasoning_content:
+        lines.append(f"reasoning: {len(e.reasoning_content)} characters (--json shows them)")
+    lines.append("content:" if e.content else "content: (empty)")
+    if e.content:
+        lines.append(_indent(e.content))
+    if e.extracted_code is not None:
+        lines.append(f"extracted code ({e.extraction_method}):")
+        lines.append(_indent(e.extracted_code))
+    elif e.extraction_note:
+        lines.append(f"extracted code: none ({e.extraction_note})")
+    return "\n".join(lines) + "\n"

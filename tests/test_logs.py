@@ -1,0 +1,118 @@
+"""`sweep logs`: stored attempts read back for auditing (request, answer, extracted
+code, outcome, explanation, failing checks), newest first, filtered, and as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import logs
+from harness.store import Store
+from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKEN = "package main\nfunc main() { nope() }\n"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, toolchain):
+    """A results dir: model "good" (2 seeds, pass), "bad" (build fails), "mute" (prose only)."""
+    root = tmp_path_factory.mktemp("logs")
+    exam = make_tiny_exam(root / "exams")
+    out = root / "out"
+    with ScriptedLLM({"good": Reply(scripted_fence(HELLO_GO)), "bad": Reply(scripted_fence(BROKEN)),
+                      "mute": Reply("I would rather not.", reasoning_content="Let me think. " * 10)}) as llm:
+        s = run_sweep(llm.url, out, exam, toolchain, models=("good", "bad", "mute"), seeds=(1, 2))
+    assert s.ok
+    return out, exam
+
+
+def _read(out, **kw):
+    st = Store(out)
+    try:
+        return logs.read(st, **kw)
+    finally:
+        st.close()
+
+
+def test_newest_first_with_everything_stored(results):
+    out, exam = results
+    entries = _read(out, n=100, grader_hashes={(exam.id, exam.version): exam.grader_hash})
+    assert len(entries) == 6
+    assert [e.attempt_id for e in entries] == sorted((e.attempt_id for e in entries), reverse=True)
+    assert [e.key.model for e in entries[:2]] == ["mute", "mute"]      # the last model ran last
+    good = next(e for e in entries if e.key.model == "good")
+    assert good.outcome == "ran" and good.points == 3 and good.max_points == 3 and good.grade_current
+    assert good.failing_checks == () and good.extracted_code.strip() == HELLO_GO.strip()
+    assert good.request["messages"][0]["role"] == "user" and "hello, world" in good.request["messages"][0]["content"]
+    assert good.request["seed"] == good.key.seed and good.sampling == {"temperature": 1.0, "max_tokens": 4096}
+    assert good.tries == 1 and good.http_status == 200 and good.request_url.endswith("/v1/chat/completions")
+
+
+def test_failing_checks_and_explanations(results):
+    out, exam = results
+    bad = _read(out, model="bad", n=1)[0]
+    assert bad.outcome == "build_failed" and bad.points == 0
+    assert [c["name"] for c in bad.failing_checks] == ["build", "runs", "case:plain"]
+    assert bad.failing_checks[0]["status"] == "fail" and "nope" in bad.failing_checks[0]["detail"]
+    assert bad.explanation
+    mute = _read(out, model="mute", n=1)[0]
+    assert mute.outcome == "no_code" and mute.extracted_code is None
+    assert mute.reasoning_content.startswith("Let me think.")
+    assert {c["status"] for c in mute.failing_checks} == {"not_run"}
+
+
+def test_filters_and_limit(results):
+    out, _ = results
+    assert len(_read(out, n=1)) == 1
+    assert {e.key.model for e in _read(out, model="bad")} == {"bad"}
+    assert len(_read(out, exam="tiny")) == 6 and _read(out, exam="other") == []
+
+
+def test_stale_grade_is_marked(results):
+    out, exam = results
+    [e] = _read(out, model="good", n=1, grader_hashes={(exam.id, exam.version): "0123456789ab"})
+    assert e.grade_current is False and e.points == 3
+    assert "older grader" in logs.render(e)
+    [e] = _read(out, model="good", n=1)          # unknown current grader: newest grade, no verdict
+    assert e.grade_current is None
+
+
+def test_render_text(results):
+    out, _ = results
+    bad = logs.render(_read(out, model="bad", n=1)[0])
+    for needle in ("== attempt", "bad / tiny v1 / hello / seed 2", "outcome: build_failed, 0/3",
+                   "checks not passed:", "FAIL", "request: POST", "[user]", "content:", "extracted code (",
+                   "sampling: max_tokens=4096 temperature=1.0", "finish_reason stop"):
+        assert needle in bad, needle
+    mute = logs.render(_read(out, model="mute", n=1)[0])
+    assert "reasoning: 140 characters" in mute and "extracted code: none" in mute
+
+
+def _sweep(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "sweep.py"), *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=dict(os.environ))
+
+
+def test_cli_json_and_text(results):
+    out, _ = results
+    r = _sweep("logs", str(out), "-n", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert len(data) == 2 and data[0]["key"]["model"] == "mute" and data[0]["attempt_id"] > data[1]["attempt_id"]
+    assert {"request", "content", "extracted_code", "outcome", "explanation", "failing_checks"} <= set(data[0])
+    r = _sweep("logs", str(out), "--model", "bad", "--exam", "tiny")
+    assert r.returncode == 0 and r.stdout.count("== attempt") == 2 and "nope()" in r.stdout
+    r = _sweep("logs", str(out), "--model", "nobody")
+    assert r.returncode == 0 and r.stdout == "" and "no stored attempts" in r.stderr
+
+
+def test_cli_on_a_dir_without_results(tmp_path):
+    r = _sweep("logs", str(tmp_path))
+    assert r.returncode == 2 and "holds no sweep results" in r.stderr

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +27,69 @@ def _err(msg: str) -> None:
 
 
 class Progress:
-    """Renders library events as lines on stderr."""
+    """Renders library events on stderr: a line per event, or (``live``, for a
+    terminal) one status line redrawn in place with errors and notes above it."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, live: bool = False) -> None:
+        from harness.progress import LiveStatus
+
         self.quiet = quiet
+        self.live = live and not quiet
+        self.status = LiveStatus()
+        self._shown = False
+        self._lock = threading.Lock()   # grading threads report too
+
+    @staticmethod
+    def _raw(text: str) -> None:
+        # not click.echo: it strips the escape codes that clear the line
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def _line(self, text: str) -> None:
+        if self._shown:
+            self._raw("\r\x1b[2K")
+            self._shown = False
+        _err(text)
+
+    def _redraw(self) -> None:
+        import shutil
+
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self._raw("\r\x1b[2K" + self.status.line(width))
+        self._shown = True
+
+    def close(self) -> None:
+        """Remove the status line (call before printing anything else)."""
+        if self._shown:
+            self._raw("\r\x1b[2K")
+            self._shown = False
 
     def __call__(self, event: Any) -> None:
+        with self._lock:
+            self._render(event)
+
+    def _render(self, event: Any) -> None:
+        if self.live:
+            self.status.update(event)
+        where = event.key.label() + ": " if event.key else ""
         if event.kind == "error":
-            _err(f"  ! {event.key.label() if event.key else ''}: {event.message}")
+            self._line(f"  ! {where}{event.message}")
+        elif event.kind == "warning":
+            self._line(f"  warning: {where}{event.message}")
+        elif self.quiet:
             return
-        if self.quiet:
-            return
-        if event.kind == "info":
-            _err(event.message)
+        elif event.kind == "info":
+            self._line(event.message)
+        elif self.live:
+            pass  # shown by the status line
         elif event.kind == "generated":
             _err(f"[{event.done}/{event.total}] {event.key.label()}: answer {event.outcome}")
         elif event.kind == "graded":
             _err(f"      graded {event.key.label()}: {event.outcome}, {event.message}")
         elif event.kind == "skip":
             _err(f"[{event.done}/{event.total}] {event.key.label()}: already stored, skipped")
+        if self.live:
+            self._redraw()
 
 
 def _toolchain(progress: bool = True):  # type: ignore[no-untyped-def]
@@ -71,7 +117,8 @@ def cli() -> None:
 def _sampling_options(f):  # type: ignore[no-untyped-def]
     opts = [
         click.option("--temperature", type=float, default=None, show_default="1.0",
-                     help="Sampling temperature sent with every request."),
+                     help="Sampling temperature sent with every request (overrides the sweep file's "
+                          "[sampling] and profiles, for every model)."),
         click.option("--max-tokens", type=int, default=None, show_default="16384",
                      help="max_tokens sent with every request."),
         click.option("--top-p", type=float, default=None, help="top_p (not sent unless given)."),
@@ -85,67 +132,62 @@ def _sampling_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
-def _sampling(temperature: float | None, max_tokens: int | None, top_p: float | None, top_k: int | None,
-              min_p: float | None, chat_template_kwargs: str | None):  # type: ignore[no-untyped-def]
-    from harness.client import Sampling
-
-    kwargs = None
-    if chat_template_kwargs:
-        try:
-            kwargs = json.loads(chat_template_kwargs)
-        except ValueError as e:
-            raise ConfigError(f"--chat-template-kwargs is not valid JSON: {e}") from e
-        if not isinstance(kwargs, dict):
-            raise ConfigError("--chat-template-kwargs must be a JSON object")
-    if max_tokens is not None and max_tokens < 1:
-        raise ConfigError("--max-tokens must be at least 1")
-    return Sampling(
-        temperature=1.0 if temperature is None else temperature,
-        max_tokens=16384 if max_tokens is None else max_tokens,
-        top_p=top_p, top_k=top_k, min_p=min_p, chat_template_kwargs=kwargs,
-    )
-
-
 @cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Sweep file (TOML): endpoint, models, exams, seeds, sampling and per-model "
+              "profiles (env SWEEP_CONFIG). Flags and environment variables override it; see "
+              "docs/configuration.md.")
 @click.option("--endpoint", default=None, metavar="URL",
               help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080 (env SWEEP_ENDPOINT).")
-@click.option("--model", "models", multiple=True, metavar="ID", help="Model id; repeat for several.")
-@click.option("--exam", "exams", multiple=True, metavar="ID", help="Exam id or directory; repeat (default go-basics).")
-@click.option("--seeds", default="42,123,456", show_default=True, help="Comma-separated seeds.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Results directory (resumable: rerun the same command to continue).")
+@click.option("--model", "models", multiple=True, metavar="ID",
+              help="Model id; repeat for several; `all` = every model GET /v1/models lists (env SWEEP_MODELS).")
+@click.option("--exam", "exams", multiple=True, metavar="ID",
+              help="Exam id or directory; repeat (default go-basics; env SWEEP_EXAMS).")
+@click.option("--seeds", default=None, show_default="42,123,456", help="Comma-separated seeds (env SWEEP_SEEDS).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, show_default="results",
+              help="Results directory (resumable: rerun the same command to continue; env SWEEP_OUT).")
 @_sampling_options
-@click.option("--request-timeout", type=float, default=600.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", type=int, default=3, show_default=True, help="Retries for 429/5xx/connection errors.")
-@click.option("--max-endpoint-errors", type=int, default=3, show_default=True,
+@click.option("--request-timeout", type=float, default=None, show_default="600", help="Seconds per request.")
+@click.option("--retries", type=int, default=None, show_default="3", help="Retries for 429/5xx/connection errors.")
+@click.option("--max-endpoint-errors", type=int, default=None, show_default="3",
               help="Stop after this many consecutive failed cells.")
-@click.option("--grading-workers", type=int, default=2, show_default=True, help="Answers graded in parallel.")
+@click.option("--grading-workers", type=int, default=None, show_default="2", help="Answers graded in parallel.")
+@click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="PATH", help="llama-swap config.yaml: store what each model runs (GGUF, quant, size) and "
+              "warn when its filters override a parameter the sweep sends (env SWEEP_LLAMA_SWAP_CONFIG).")
+@click.option("--unload-between-models/--no-unload-between-models", default=None,
+              help="Ask the endpoint (llama-swap) to unload after each model's cells.  [default: no]")
+@click.option("--no-progress", is_flag=True,
+              help="A plain line per event instead of the live status line (plain is the default when "
+              "stderr is not a terminal).")
 @click.option("--quiet", is_flag=True, help="Only errors and the final report.")
-def run(endpoint: str | None, models: tuple[str, ...], exams: tuple[str, ...], seeds: str, out_dir: Path,
-        temperature: float | None, max_tokens: int | None, top_p: float | None, top_k: int | None,
-        min_p: float | None, chat_template_kwargs: str | None, request_timeout: float, retries: int,
-        max_endpoint_errors: int, grading_workers: int, quiet: bool) -> None:
+def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...], exams: tuple[str, ...],
+        seeds: str | None, out_dir: Path | None, temperature: float | None, max_tokens: int | None,
+        top_p: float | None, top_k: int | None, min_p: float | None, chat_template_kwargs: str | None,
+        request_timeout: float | None, retries: int | None, max_endpoint_errors: int | None,
+        grading_workers: int | None, llama_swap_config: Path | None, unload_between_models: bool | None,
+        no_progress: bool, quiet: bool) -> None:
     """Generate, grade and store answers for every model x exam x task x seed."""
-    from harness.config import RunConfig, env_or, parse_seeds
+    from harness.sweepfile import Flags, resolve, sampling_from_flags
 
-    endpoint = env_or(endpoint, "SWEEP_ENDPOINT")
-    if not endpoint:
-        raise ConfigError("no endpoint given", hint="pass --endpoint URL or set SWEEP_ENDPOINT")
-    if not models:
-        raise ConfigError("no model given", hint="pass --model ID (see `sweep models --endpoint URL`)")
-    cfg = RunConfig(
-        endpoint=endpoint, models=models, exams=exams or ("go-basics",), seeds=parse_seeds(seeds),
-        sampling=_sampling(temperature, max_tokens, top_p, top_k, min_p, chat_template_kwargs),
-        out_dir=out_dir, request_timeout_s=request_timeout, retries=retries,
-        max_endpoint_errors=max_endpoint_errors, grading_workers=grading_workers,
-        api_key=os.environ.get("SWEEP_API_KEY"),
+    flags = Flags(
+        endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
+        request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
+        grading_workers=grading_workers, unload_between_models=unload_between_models,
+        llama_swap_config=llama_swap_config,
+        sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
+                                     min_p=min_p, chat_template_kwargs=chat_template_kwargs),
     )
-    summary = _run_and_report(cfg, quiet=quiet, command="sweep " + " ".join(sys.argv[1:]))
+    resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
+    for w in resolved.warnings:
+        _err(f"warning: {w}")
+    live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    summary = _run_and_report(resolved.config, quiet=quiet, live=live, command="sweep " + " ".join(sys.argv[1:]))
     if not summary.ok:
         sys.exit(1)
 
 
-def _run_and_report(cfg: Any, *, quiet: bool, command: str) -> Any:
+def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) -> Any:
     from harness import report
     from harness.client import ChatClient
     from harness.exams import find_exam
@@ -163,12 +205,19 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str) -> Any:
             missing = [m for m in cfg.models if m not in served]
             if missing:
                 _err(f"note: {', '.join(missing)} not in the endpoint's /v1/models list (aliases may still work)")
+        progress = Progress(quiet, live=live)
         sweep = Sweep(cfg, store=store, exams=exams, toolchain=tc, client=client,
-                      progress=Progress(quiet), command=command)
+                      progress=progress, command=command)
+        started = time.monotonic()
         try:
             summary = sweep.run()
         finally:
+            progress.close()
             store.close()
+    if not quiet:
+        from harness.progress import summary_line
+
+        _err(summary_line(summary, time.monotonic() - started))
     click.echo(report.markdown(report.load(cfg.out_dir)))
     for e in summary.errors:
         _err(f"error: {e}")
@@ -177,23 +226,93 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str) -> Any:
     return summary
 
 
+def _llama_swap_models(path: Path | None) -> dict[str, dict[str, Any]] | None:
+    """model id (and alias) -> {"base", "quant", "size_bytes"} from a llama-swap config."""
+    if path is None:
+        return None
+    from harness import llamaswap
+
+    infos = llamaswap.load(path)
+    known = llamaswap.summary(infos)
+    for model_id, info in infos.items():
+        for alias in info.aliases:
+            known.setdefault(alias, known[model_id])
+    return known
+
+
 @cli.command(name="report")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json"]), default="markdown",
-              show_default=True)
-def report_cmd(directory: Path, fmt: str) -> None:
-    """Print the per-exam tables of a results directory."""
-    from harness import report
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json", "html"]), default="markdown",
+              show_default=True, help="What to print: the tables as markdown, as one long CSV (its `table` "
+              "column says which table a row is from), as JSON, or the HTML page.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="OUT.html", help="Also write the self-contained HTML report (tables and plots) here.")
+@click.option("--by-quant", is_flag=True,
+              help="Quantization view for every base model (shown anyway when models share a base).")
+@click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="PATH", help="llama-swap config.yaml: base model, quant and GGUF size of each model id "
+              "(otherwise parsed from the model names).")
+@click.option("--attempts", is_flag=True,
+              help="Print one row per attempt (every stored field) instead of the tables; csv or json.")
+def report_cmd(directory: Path, fmt: str, html_out: Path | None, by_quant: bool,
+               llama_swap_config: Path | None, attempts: bool) -> None:
+    """Print the report of a results directory: per exam a table per model (mean,
+    range, 95% CI, builds, works, outcomes, tok/s), per-check pass rates, pass@k,
+    warnings, and the quantization view. See docs/reports.md."""
+    from harness import report, tables
 
+    known = _llama_swap_models(llama_swap_config)
     df = report.load(directory)
+    if attempts:
+        if fmt == "csv":
+            flat = df.drop(columns=["checks", "check_details", "sampling", "content", "reasoning_content",
+                                    "extracted_code", "usage", "timings", "grade_details"], errors="ignore")
+            click.echo(flat.to_csv(index=False), nl=False)
+        elif fmt == "json":
+            click.echo(df.to_json(orient="records", indent=2))
+        else:
+            raise ConfigError("--attempts prints csv or json", hint="add --format csv or --format json")
+        return
+    if html_out is not None or fmt == "html":
+        from harness import html_report   # matplotlib: imported only when plots are drawn
+
+        page = html_report.render(df, source=str(directory), known=known, by_quant=by_quant)
+        if html_out is not None:
+            try:
+                html_out.write_text(page, encoding="utf-8")
+            except OSError as e:
+                raise ConfigError(f"cannot write {html_out}: {e.strerror}") from e
+            _err(f"wrote {html_out}")
+        if fmt == "html":
+            click.echo(page, nl=False)
+            return
     if fmt == "markdown":
-        click.echo(report.markdown(df))
-    elif fmt == "csv":
-        flat = df.drop(columns=["checks", "sampling", "content", "reasoning_content", "extracted_code"],
-                       errors="ignore")
-        click.echo(flat.to_csv(index=False), nl=False)
+        click.echo(report.markdown(df, known=known, by_quant=by_quant), nl=False)
+        return
+    rep = report.build(df, known=known, by_quant=by_quant)
+    if fmt == "csv":
+        click.echo(tables.to_csv(rep.tables), nl=False)
     else:
-        click.echo(df.to_json(orient="records", indent=2))
+        click.echo(tables.to_json(rep.tables, rep.warnings))
+
+
+@cli.command(name="compare")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("model_a", metavar="A")
+@click.argument("model_b", metavar="B")
+@click.option("--exam", "exam_id", default=None, metavar="ID", help="Only this exam (default: every exam both took).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_cmd(directory: Path, model_a: str, model_b: str, exam_id: str | None, as_json: bool) -> None:
+    """Compare two models paired by exam, task and seed: mean score difference with
+    a 95% interval, exact sign and permutation tests, McNemar on per-check
+    pass/fail, and a plain-language verdict (with the seeds a clear answer needs)."""
+    from harness import compare, report
+
+    comps = compare.compare(report.load(directory), model_a, model_b, exam=exam_id)
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in comps], indent=2))
+    else:
+        click.echo(compare.render(comps), nl=False)
 
 
 @cli.command()
@@ -274,18 +393,54 @@ def exams_validate(exam_ids: tuple[str, ...], workers: int) -> None:
 
 @cli.command()
 @click.option("--endpoint", default=None, metavar="URL", help="Base URL (env SWEEP_ENDPOINT).")
+@click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="PATH", help="llama-swap config.yaml: show what each model runs (GGUF, quant, size, "
+              "aliases, filters); without an endpoint, list the config's models.")
 @click.option("--json", "as_json", is_flag=True)
-def models(endpoint: str | None, as_json: bool) -> None:
-    """List the models an endpoint serves (GET /v1/models)."""
+def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) -> None:
+    """List the models an endpoint serves (GET /v1/models), and what each runs."""
     from harness.client import ChatClient
     from harness.config import env_or
 
     endpoint = env_or(endpoint, "SWEEP_ENDPOINT")
-    if not endpoint:
-        raise ConfigError("no endpoint given", hint="pass --endpoint URL or set SWEEP_ENDPOINT")
-    with ChatClient(endpoint, timeout_s=30, api_key=os.environ.get("SWEEP_API_KEY")) as client:
-        ids = client.list_models()
-    click.echo(json.dumps(ids) if as_json else "\n".join(ids))
+    if not endpoint and llama_swap_config is None:
+        raise ConfigError("no endpoint given", hint="pass --endpoint URL, set SWEEP_ENDPOINT, or pass "
+                          "--llama-swap-config PATH")
+    ids = None
+    if endpoint:
+        with ChatClient(endpoint, timeout_s=30, api_key=os.environ.get("SWEEP_API_KEY")) as client:
+            ids = client.list_models()
+    if llama_swap_config is None:
+        click.echo(json.dumps(ids) if as_json else "\n".join(ids or []))
+        return
+    from tabulate import tabulate
+
+    from harness import llamaswap
+
+    rows = llamaswap.listing(llamaswap.load(llama_swap_config), ids)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+
+    def size(b: int | None) -> str:
+        return "" if b is None else f"{b / 2**30:.1f} GiB"
+
+    def filters(r: dict[str, Any]) -> str:
+        parts = [f"strip {','.join(r['strip_params'])}"] if r.get("strip_params") else []
+        parts += [f"set {k}={json.dumps(v)}" for k, v in (r.get("set_params") or {}).items()]
+        parts += [f"[{i}] {k}={json.dumps(v)}" for i, d in (r.get("set_params_by_id") or {}).items()
+                  for k, v in d.items()]
+        return "; ".join(parts)
+
+    table = [[r["id"], {True: "yes", False: "no", None: ""}[r["served"]], r.get("base") or "",
+              r.get("quant") or "", size(r.get("size_bytes")),
+              r.get("gguf_path") or r.get("hf_repo") or ("(not in config)" if not r["in_config"] else ""),
+              ", ".join(r.get("aliases") or []), filters(r)] for r in rows]
+    headers = ["model", "served", "base", "quant", "size", "gguf / hf repo", "aliases", "filters"]
+    if ids is None:
+        headers.pop(1)
+        table = [row[:1] + row[2:] for row in table]
+    click.echo(tabulate(table, headers=headers, tablefmt="github"))
 
 
 @cli.command()
@@ -304,6 +459,38 @@ def regrade(directory: Path, quiet: bool) -> None:
         store.close()
     _err(f"graded {n} stored answer(s) with the current grader")
     click.echo(report.markdown(report.load(directory)))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("-n", "count", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many attempts (newest first).")
+@click.option("--model", default=None, metavar="ID", help="Only this model's attempts.")
+@click.option("--exam", "exam_id", default=None, metavar="ID", help="Only this exam's attempts.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: a JSON list with every stored field.")
+def logs(directory: Path, count: int, model: str | None, exam_id: str | None, as_json: bool) -> None:
+    """Show stored attempts for auditing: the request, the answer, the extracted
+    code, the outcome, its explanation and the checks that did not pass."""
+    from harness import logs as logs_mod
+    from harness.errors import SweepError
+    from harness.regrade import installed_exams
+    from harness.store import open_existing
+
+    try:
+        hashes: dict[tuple[str, int], str] | None = {k: e.grader_hash for k, e in installed_exams().items()}
+    except SweepError:
+        hashes = None   # a broken installed exam must not hide the logs: show the newest grades
+    store = open_existing(directory)
+    try:
+        entries = logs_mod.read(store, n=count, model=model, exam=exam_id, grader_hashes=hashes)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([e.to_json() for e in entries], indent=2))
+    elif not entries:
+        _err(f"no stored attempts in {directory}" + (" match" if model or exam_id else ""))
+    else:
+        click.echo("\n".join(logs_mod.render(e) for e in entries), nl=False)
 
 
 @cli.command()

@@ -188,7 +188,7 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
 
 
 def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) -> Any:
-    from harness import report
+    from harness import report, sandbox
     from harness.client import ChatClient
     from harness.exams import find_exam
     from harness.runner import Sweep, preflight
@@ -199,6 +199,7 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) 
     tc = _toolchain(progress=True)
     if not quiet:
         _err(f"Go {tc.version} ({tc.source}: {tc.go}); results in {cfg.out_dir}")
+    _err(sandbox.current().describe())  # always: the user must know what contains the code
     with ChatClient(cfg.endpoint, timeout_s=cfg.request_timeout_s, api_key=cfg.api_key) as client:
         served = preflight(client)
         if served is not None and not quiet:

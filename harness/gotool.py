@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from harness import proc
+from harness import proc, sandbox
 from harness.errors import ToolchainError
 
 ProgressFn = Callable[[str], None]
@@ -158,12 +158,18 @@ class Toolchain:
         if race:
             argv.append("-race")
         argv.append(".")
-        res = proc.run(
+        self.cache.mkdir(parents=True, exist_ok=True)
+        # The build runs contained too (no network; only the toolchain, the shared
+        # cache and this attempt's directory are visible): cgo directives reach gcc.
+        res = sandbox.run(
             argv,
             env=self.env(home, race=race),
             cwd=src_dir,
             limits=proc.Limits(wall_s=timeout_s, file_size=None, open_files=4096, output_bytes=256 * 1024),
+            writable=[workdir, self.cache],
+            readable=[self.goroot],
         )
+        assert isinstance(res, proc.ProcResult)
         log = (res.stdout + res.stderr).decode("utf-8", errors="replace")
         if res.timed_out:
             return BuildResult(BuildStatus.TIMEOUT, None, log, res.wall_s, race)

@@ -17,6 +17,8 @@ still has the task's full ``max_points``.
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 import shutil
 import tempfile
 import threading
@@ -25,7 +27,7 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import proc
+from harness import driver, proc, sandbox
 from harness.checkkit import CheckContext
 from harness.errors import ExamError, GradingError
 from harness.exams import Case, Exam, Task
@@ -188,8 +190,9 @@ def _grade_in(
             env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
             task_id=task.id,
         )
-        module = load_checks_module(exam)
-        results = list(module.run_checks(ctx))
+        load_checks_module(exam)  # a broken checks.py is an exam error, raised here
+        results, notes = _run_driver(exam, ctx)
+        ctx.notes.update(notes)
         by_name = {r.name: r for r in results}
         missing = [n for n, _ in names if n not in by_name]
         if missing:
@@ -206,6 +209,37 @@ def _grade_in(
     failed = [c.name for c in checks if not c.passed]
     expl = "all checks passed" if not failed else "failed: " + ", ".join(failed)
     return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
+
+
+def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[str, object]]:
+    """Run checks.py in a child process (``harness.driver``) inside the sandbox,
+    where the checks' mock servers and the model's program share a private
+    loopback network. A driver that crashes, hangs or says nothing is our
+    fault (GradingError), never the model's."""
+    spec_path = ctx.workdir / "driver-spec.json"
+    spec_path.write_text(json.dumps(driver.spec_for(ctx, exam.root)), encoding="utf-8")
+    home = ctx.workdir / "home"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    lim = exam.manifest.limits
+    res = sandbox.run(
+        [sys.executable, "-m", "harness.driver", str(spec_path)],
+        env=env, cwd=ctx.workdir,
+        limits=proc.Limits(wall_s=lim.check_timeout_s, file_size=64 * proc.MiB, open_files=4096,
+                           output_bytes=4 * proc.MiB),
+        writable=[ctx.workdir], readable=[*sandbox.python_paths(), exam.root],
+    )
+    assert isinstance(res, proc.ProcResult)
+    out = res.stdout_text()
+    line = next((ln for ln in reversed(out.splitlines()) if ln.startswith(driver.RESULT_MARK)), None)
+    if line is None:
+        why = res.describe_exit()
+        tail = res.stderr_text().strip().splitlines()[-3:]
+        raise GradingError(f"check driver {why} without a result: {' | '.join(tail)[:400]}")
+    data = json.loads(line[len(driver.RESULT_MARK):])
+    if "error" in data:
+        raise GradingError(f"checks.py failed: {data['error']}")
+    return [CheckResult.from_json(r) for r in data["results"]], dict(data.get("notes", {}))
 
 
 def _make_tree(base: Path, case: Case) -> Path:
@@ -244,8 +278,11 @@ def _stdio_checks(
     def run_case(case: Case) -> tuple[Case, proc.ProcResult]:
         tree = _make_tree(workdir / "trees", case) if case.uses_tree else None
         args = [a.replace("{tree}", str(tree)) for a in case.args] if tree else list(case.args)
-        return case, proc.run([str(binary), *args], env=env, cwd=home, limits=limits,
-                              stdin=case.stdin.encode("utf-8"))
+        res = sandbox.run([str(binary), *args], env=env, cwd=home, limits=limits,
+                          stdin=case.stdin.encode("utf-8"), writable=[home],
+                          readable=[binary, *([tree] if tree else [])])
+        assert isinstance(res, proc.ProcResult)
+        return case, res
 
     # Cases are independent: run them concurrently, so a hanging program costs one
     # time limit, not one per case.

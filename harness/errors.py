@@ -17,8 +17,10 @@ attempt (see ``harness.results.Outcome``).
     │   ├── UnknownModel          404 (or llama-swap <= v217's 400) for the model id
     │   ├── EndpointHTTPError     any other non-2xx status; ``retryable`` for 429/5xx
     │   └── MalformedResponse     2xx whose body is not the chat-completions shape
-    └── GradingError           our own infrastructure failed while grading
-                               (never counted against the model)
+    ├── GradingError           our own infrastructure failed while grading
+    │                          (never counted against the model)
+    └── LocalServerError       `sweep run --local`: no llama-server or model found, or
+                               the llama-server we started exited or never became healthy
 """
 
 from __future__ import annotations
@@ -88,4 +90,8 @@ class MalformedResponse(EndpointError):
 
 
 class GradingError(SweepError):
+    pass
+
+
+class LocalServerError(SweepError):
     pass

@@ -1,0 +1,807 @@
+"""A metrics source and a batch sink on loopback, for the scraper-resilience exam.
+
+One ``MetricsMock`` per attempt (per check), each with its own two ephemeral ports:
+
+* the **source** (``GET /metrics``) serves Prometheus text exposition. Every
+  successful scrape gets the next sequence number (1, 2, 3, ...), exposed as the
+  sample ``scrape_sequence``; the other samples are a pure function of that number
+  (``samples_for``), so the sink can verify a batch's content. The source can be
+  made to fail (HTTP 503); a failed scrape does not consume a sequence number.
+* the **sink** (``POST`` any path) accepts a JSON batch ``{"seq": N, "samples":
+  [...], ...}`` (or a JSON array of such batches) with ``204 No Content``. Its mode
+  is one of ``SinkMode``: online, offline with 503, offline refusing connections
+  (the listening socket is really closed; the port stays reserved), or offline
+  hanging (the request is read and never answered until the mode changes, then it
+  gets a 503). ``GET``/``HEAD`` on the sink is a health probe with the same modes.
+  A ``Hold`` makes the online sink keep some requests open until ``release()``:
+  re-sends of batches it rejected before (``Hold.RESENDS``) or every POST
+  (``Hold.ALL``); a held request whose client gives up is recorded as abandoned.
+
+Everything observable is a typed record (``Scrape``, ``Attempt``) with monotonic
+timestamps; ``wait`` blocks until a predicate over the mock holds (woken by every
+new record), so tests never sleep a fixed time or read log lines.
+
+Standalone use: ``python -m mock_server.metrics`` (see ``main``) also starts a small
+control API to flip the modes by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+__all__ = [
+    "Attempt",
+    "AttemptOutcome",
+    "Hold",
+    "MetricsMock",
+    "Sample",
+    "Scrape",
+    "SinkMode",
+    "exposition",
+    "main",
+    "samples_for",
+    "serve",
+]
+
+SEQUENCE_METRIC = "scrape_sequence"
+
+
+class SinkMode(StrEnum):
+    ONLINE = "online"
+    OFFLINE_503 = "offline-503"
+    OFFLINE_REFUSE = "offline-refuse"
+    OFFLINE_HANG = "offline-hang"
+
+
+class Hold(StrEnum):
+    NONE = "none"
+    RESENDS = "resends"   # hold POSTs of batches the sink rejected before
+    ALL = "all"           # hold every POST
+
+
+class AttemptOutcome(StrEnum):
+    ACCEPTED = "accepted"      # 204: the batch is recorded as delivered
+    REJECTED = "rejected"      # 503 while offline
+    HUNG = "hung"              # held while offline-hang, answered 503 when the mode changed
+    ABANDONED = "abandoned"    # the client closed the connection while we held the request
+    INVALID = "invalid"        # 400: not a JSON batch with an integer "seq"
+
+
+# --------------------------------------------------------------------------- content
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...], float]:
+        return (self.name, tuple(sorted(self.labels)), self.value)
+
+
+def samples_for(seq: int) -> list[Sample]:
+    """The samples of scrape ``seq``: a sequence counter plus realistic series with
+    labels containing spaces, escaped quotes, ``+Inf`` buckets, exponents and a
+    timestamp. Values are exactly representable, so parsing is exact."""
+    s = float(seq)
+    return [
+        Sample(SEQUENCE_METRIC, (), s),
+        Sample("node_cpu_seconds_total", (("cpu", "0"), ("mode", "idle")), 1000.0 + 0.25 * s),
+        Sample("node_cpu_seconds_total", (("cpu", "0"), ("mode", "user")), 50.5 + 0.125 * s),
+        Sample("node_filesystem_avail_bytes",
+               (("device", "/dev/sda1"), ("mountpoint", "/mnt/my disk")), 12345000000.0 - 4096.0 * s),
+        Sample("node_memory_free_bytes", (), 8.4e9),
+        Sample("http_request_duration_seconds_bucket", (("le", "0.1"),), 17.0 + s),
+        Sample("http_request_duration_seconds_bucket", (("le", "+Inf"),), 20.0 + 2 * s),
+        Sample("temperature_celsius", (("sensor", 'probe "a"'),), -3.5),
+        Sample("process_start_time_seconds", (), 1.7e9),
+        Sample("up", (), 1.0),
+    ]
+
+
+def _fmt_value(v: float) -> str:
+    """Exact text for ``v``: large values in exponent form (``8.4e+09``), whole
+    numbers without a fraction, others as Python's shortest round-trip repr."""
+    if abs(v) >= 1e9:
+        for digits in range(17):
+            text = f"{v:.{digits}e}"
+            if float(text) == v:
+                return text
+    if v == math.floor(v):
+        return str(int(v))
+    return repr(v)
+
+
+def _fmt_labels(labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return ""
+    parts = []
+    for k, v in labels:
+        esc = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        parts.append(f'{k}="{esc}"')
+    return "{" + ",".join(parts) + "}"
+
+
+_HELP = {
+    SEQUENCE_METRIC: ("counter", "Sequence number of this scrape (one per successful request)."),
+    "node_cpu_seconds_total": ("counter", "Seconds the CPUs spent in each mode."),
+    "node_filesystem_avail_bytes": ("gauge", "Filesystem space available to non-root users in bytes."),
+    "node_memory_free_bytes": ("gauge", "Free memory in bytes."),
+    "http_request_duration_seconds_bucket": ("histogram", "Request latency buckets."),
+    "temperature_celsius": ("gauge", "Sensor temperature."),
+    "process_start_time_seconds": ("gauge", "Start time of the process since unix epoch in seconds."),
+    "up": ("gauge", "1 if the target is up."),
+}
+
+
+def exposition(seq: int) -> str:
+    """Prometheus text exposition (format 0.0.4) of scrape ``seq``."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for smp in samples_for(seq):
+        if smp.name not in seen:
+            seen.add(smp.name)
+            typ, text = _HELP[smp.name]
+            lines.append(f"# HELP {smp.name} {text}")
+            lines.append(f"# TYPE {smp.name} {typ}")
+        line = f"{smp.name}{_fmt_labels(smp.labels)} {_fmt_value(smp.value)}"
+        if smp.name == "process_start_time_seconds":
+            line += " 1700000000000"  # an explicit timestamp (milliseconds)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _parse_batch(obj: Any) -> tuple[int, bool] | None:
+    """(seq, samples match the source's) of one batch object, or None if it has no
+    integer ``seq``. A batch without a usable ``seq`` falls back to its
+    ``scrape_sequence`` sample."""
+    if not isinstance(obj, dict):
+        return None
+    samples = obj.get("samples")
+    seq = obj.get("seq")
+    if not (isinstance(seq, int) and not isinstance(seq, bool)):
+        seq = None
+        if isinstance(samples, list):
+            for s in samples:
+                if isinstance(s, dict) and s.get("name") == SEQUENCE_METRIC:
+                    v = s.get("value")
+                    if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer():
+                        seq = int(v)
+    if seq is None or seq < 1:
+        return None
+    return seq, _samples_match(seq, samples)
+
+
+def _samples_match(seq: int, samples: Any) -> bool:
+    if not isinstance(samples, list):
+        return False
+    got = []
+    for s in samples:
+        if not isinstance(s, dict):
+            return False
+        labels = s.get("labels") or {}
+        value = s.get("value")
+        if not isinstance(labels, dict) or isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        got.append((str(s.get("name")), tuple(sorted((str(k), str(v)) for k, v in labels.items())), float(value)))
+    want = [smp.key() for smp in samples_for(seq)]
+    return sorted(got) == sorted(want)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One GET on the source. ``seq`` is None for a failed (503) scrape."""
+
+    t: float
+    seq: int | None
+
+    @property
+    def served(self) -> bool:
+        return self.seq is not None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One POST on the sink: when it arrived, what it carried, how it ended."""
+
+    t: float                      # arrival (body read)
+    t_done: float                 # answered (or given up on)
+    seqs: tuple[int, ...]         # batches in the body (usually one)
+    outcome: AttemptOutcome
+    status: int | None            # HTTP status sent, None if the client left first
+    samples_ok: bool              # every batch's samples equal the source's for its seq
+    held: bool = False            # the request was held by a Hold before it was answered
+
+
+# --------------------------------------------------------------------------- listener
+
+
+class _Listener:
+    """An accept loop on one loopback port that can be closed (connections then
+    get refused) and reopened on the same port. While closed, a bound but not
+    listening socket keeps the port reserved, so nothing else can take it."""
+
+    def __init__(self, host: str, port: int, handle: Callable[[socket.socket, Any], None], name: str) -> None:
+        self.host = host
+        self._handle = handle
+        self._name = name
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        self._placeholder: socket.socket | None = None
+        self._sock: socket.socket | None = None
+        sock = self._bound(port)
+        sock.listen(128)
+        self.port = sock.getsockname()[1]
+        self._start(sock)
+
+    def _bound(self, port: int) -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((self.host, port))
+        return s
+
+    def _start(self, sock: socket.socket) -> None:
+        self._sock = sock
+        threading.Thread(target=self._accept_loop, args=(sock,), name=f"{self._name}-accept", daemon=True).start()
+
+    def _accept_loop(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, addr = sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if self._sock is not sock:
+                    conn.close()
+                    continue
+                self._conns.add(conn)
+            threading.Thread(target=self._serve_conn, args=(conn, addr), name=f"{self._name}-conn",
+                             daemon=True).start()
+
+    def _serve_conn(self, conn: socket.socket, addr: Any) -> None:
+        try:
+            self._handle(conn, addr)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    @property
+    def listening(self) -> bool:
+        return self._sock is not None
+
+    def close_port(self) -> None:
+        """Refuse new connections and cut the open ones; keep the port reserved."""
+        with self._lock:
+            if self._sock is None:
+                return
+            if self._placeholder is None:
+                self._placeholder = self._bound(self.port)
+            sock, self._sock = self._sock, None
+            conns = list(self._conns)
+        _shutdown(sock)
+        for c in conns:
+            _shutdown(c)
+
+    def open_port(self) -> None:
+        with self._lock:
+            if self._sock is not None:
+                return
+            sock = self._bound(self.port)
+            sock.listen(128)
+            self._start(sock)
+            placeholder, self._placeholder = self._placeholder, None
+        if placeholder is not None:
+            placeholder.close()
+
+    def close(self) -> None:
+        self.close_port()
+        with self._lock:
+            placeholder, self._placeholder = self._placeholder, None
+        if placeholder is not None:
+            placeholder.close()
+
+
+def _shutdown(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        s.close()
+    except OSError:
+        pass
+
+
+def _client_gone(conn: socket.socket) -> bool:
+    """True if the peer closed its end (EOF pending). Go clients never pipeline, so
+    readable data on a connection whose request we hold means EOF or a reset."""
+    try:
+        r, _, _ = select.select([conn], [], [], 0)
+        if not r:
+            return False
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+# --------------------------------------------------------------------------- the mock
+
+
+class MetricsMock:
+    """Source + sink with inspectable state. Use as a context manager."""
+
+    def __init__(self, host: str = "127.0.0.1", *, source_port: int = 0, sink_port: int = 0) -> None:
+        self.host = host
+        self._cond = threading.Condition(threading.RLock())
+        self._seq = 0
+        self._scrapes: list[Scrape] = []
+        self._attempts: list[Attempt] = []
+        self._health: list[tuple[float, int | None]] = []
+        self._rejected: set[int] = set()       # seqs the sink ever answered with a failure
+        self._accepted: dict[int, int] = {}    # seq -> times accepted
+        self._first_accept: dict[int, float] = {}
+        self._held_now = 0
+        self._held_total = 0
+        self._first_hold_t: float | None = None
+        self._sink_mode = SinkMode.ONLINE
+        self._source_failing = False
+        self._hold = Hold.NONE
+        self._release_gen = 0
+        self._mode_gen = 0
+        self._closed = False
+        self._source = _Listener(host, source_port, self._serve_source, "mock-source")
+        self._sink = _Listener(host, sink_port, self._serve_sink, "mock-sink")
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> MetricsMock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._release_gen += 1
+            self._cond.notify_all()
+        self._source.close()
+        self._sink.close()
+
+    @property
+    def source_url(self) -> str:
+        return f"http://{self.host}:{self._source.port}/metrics"
+
+    @property
+    def sink_url(self) -> str:
+        return f"http://{self.host}:{self._sink.port}/write"
+
+    # -- control -----------------------------------------------------------
+    @property
+    def sink_mode(self) -> SinkMode:
+        return self._sink_mode
+
+    def set_sink(self, mode: SinkMode) -> None:
+        mode = SinkMode(mode)
+        with self._cond:
+            if mode == self._sink_mode:
+                return
+            self._sink_mode = mode
+            self._mode_gen += 1
+            self._cond.notify_all()
+        if mode is SinkMode.OFFLINE_REFUSE:
+            self._sink.close_port()
+        else:
+            self._sink.open_port()
+
+    def set_source_failing(self, failing: bool) -> None:
+        with self._cond:
+            self._source_failing = failing
+            self._cond.notify_all()
+
+    def set_hold(self, hold: Hold) -> None:
+        with self._cond:
+            self._hold = Hold(hold)
+            self._cond.notify_all()
+
+    def release(self) -> None:
+        """Stop holding: answer every held request now (and hold nothing new)."""
+        with self._cond:
+            self._hold = Hold.NONE
+            self._release_gen += 1
+            self._cond.notify_all()
+
+    # -- records -------------------------------------------------------------
+    def scrapes(self) -> list[Scrape]:
+        with self._cond:
+            return list(self._scrapes)
+
+    def attempts(self) -> list[Attempt]:
+        with self._cond:
+            return list(self._attempts)
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the latest successful scrape (0 before any)."""
+        with self._cond:
+            return self._seq
+
+    @property
+    def failed_scrapes(self) -> int:
+        with self._cond:
+            return sum(1 for s in self._scrapes if s.seq is None)
+
+    def scrapes_since(self, t: float) -> int:
+        with self._cond:
+            return sum(1 for s in self._scrapes if s.t >= t)
+
+    def accepted(self) -> dict[int, int]:
+        """seq -> how many times a batch with that seq was accepted."""
+        with self._cond:
+            return dict(self._accepted)
+
+    def accepted_at(self, seq: int) -> float | None:
+        with self._cond:
+            return self._first_accept.get(seq)
+
+    def accepted_times(self) -> dict[int, float]:
+        """seq -> when a batch with that seq was first accepted."""
+        with self._cond:
+            return dict(self._first_accept)
+
+    def rejected(self) -> set[int]:
+        """Seqs the sink answered with a failure (503, hung, abandoned) at least once."""
+        with self._cond:
+            return set(self._rejected)
+
+    @property
+    def held_now(self) -> int:
+        with self._cond:
+            return self._held_now
+
+    @property
+    def first_hold_t(self) -> float | None:
+        with self._cond:
+            return self._first_hold_t
+
+    def health_checks(self) -> list[tuple[float, int | None]]:
+        with self._cond:
+            return list(self._health)
+
+    def wait(
+        self,
+        predicate: Callable[[MetricsMock], bool],
+        timeout: float,
+        *,
+        alive: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every new record and
+        at least every 20 ms), ``timeout`` passes, or ``alive()`` turns false."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if predicate(self):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or (alive is not None and not alive()):
+                    return predicate(self)
+                self._cond.wait(min(left, 0.02))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything recorded, as JSON-ready data (for the control API and logs)."""
+        with self._cond:
+            return {
+                "source_url": self.source_url,
+                "sink_url": self.sink_url,
+                "sink_mode": self._sink_mode.value,
+                "source_failing": self._source_failing,
+                "hold": self._hold.value,
+                "last_seq": self._seq,
+                "scrapes": [asdict(s) for s in self._scrapes],
+                "attempts": [{**asdict(a), "outcome": a.outcome.value} for a in self._attempts],
+                "accepted": {str(k): v for k, v in sorted(self._accepted.items())},
+                "rejected": sorted(self._rejected),
+            }
+
+    # -- HTTP ----------------------------------------------------------------
+    def _record(self, fn: Callable[[], None]) -> None:
+        with self._cond:
+            fn()
+            self._cond.notify_all()
+
+    def _serve_source(self, conn: socket.socket, addr: Any) -> None:
+        _SourceHandler(conn, addr, self)
+
+    def _serve_sink(self, conn: socket.socket, addr: Any) -> None:
+        _SinkHandler(conn, addr, self)
+
+    def _scrape(self) -> str | None:
+        with self._cond:
+            now = time.monotonic()
+            if self._source_failing or self._closed:
+                self._scrapes.append(Scrape(now, None))
+                self._cond.notify_all()
+                return None
+            self._seq += 1
+            seq = self._seq
+            self._scrapes.append(Scrape(now, seq))
+            self._cond.notify_all()
+        return exposition(seq)
+
+    def _hold_request(self, conn: socket.socket, until: Callable[[], bool]) -> bool:
+        """Keep a request open until ``until()`` (checked under the lock). Returns
+        False if the client went away first."""
+        with self._cond:
+            self._held_now += 1
+            self._held_total += 1
+            if self._first_hold_t is None:
+                self._first_hold_t = time.monotonic()
+            self._cond.notify_all()
+        try:
+            while True:
+                with self._cond:
+                    if until() or self._closed:
+                        return True
+                    self._cond.wait(0.02)
+                if _client_gone(conn):
+                    return False
+        finally:
+            with self._cond:
+                self._held_now -= 1
+                self._cond.notify_all()
+
+    def _sink_post(self, conn: socket.socket, body: bytes) -> tuple[int | None, AttemptOutcome]:
+        t = time.monotonic()
+        parsed: list[tuple[int, bool]] = []
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        for item in obj if isinstance(obj, list) else [obj]:
+            p = _parse_batch(item)
+            if p is None:
+                parsed = []
+                break
+            parsed.append(p)
+        seqs = tuple(s for s, _ in parsed)
+        samples_ok = bool(parsed) and all(ok for _, ok in parsed)
+        if not parsed:
+            self._record(lambda: self._attempts.append(
+                Attempt(t, time.monotonic(), (), AttemptOutcome.INVALID, 400, False)))
+            return 400, AttemptOutcome.INVALID
+
+        with self._cond:
+            mode, gen = self._sink_mode, self._mode_gen
+            hold = self._hold
+            release_gen = self._release_gen
+            resend = any(s in self._rejected for s in seqs)
+        held = hung = False
+        alive = True
+        if mode is SinkMode.OFFLINE_HANG:
+            held = hung = True
+            alive = self._hold_request(conn, lambda: self._mode_gen != gen or self._release_gen != release_gen)
+            mode = SinkMode.OFFLINE_503  # a hung request is never accepted
+        elif mode is SinkMode.ONLINE and (hold is Hold.ALL or (hold is Hold.RESENDS and resend)):
+            held = True
+            alive = self._hold_request(conn, lambda: self._release_gen != release_gen)
+            with self._cond:
+                mode = SinkMode.ONLINE if self._sink_mode is SinkMode.ONLINE else SinkMode.OFFLINE_503
+
+        done = time.monotonic()
+        if not alive:
+            outcome, status = AttemptOutcome.ABANDONED, None
+        elif mode is SinkMode.ONLINE:
+            outcome, status = AttemptOutcome.ACCEPTED, 204
+        else:
+            outcome, status = (AttemptOutcome.HUNG if hung else AttemptOutcome.REJECTED), 503
+
+        def rec() -> None:
+            self._attempts.append(Attempt(t, done, seqs, outcome, status, samples_ok, held))
+            if outcome is AttemptOutcome.ACCEPTED:
+                for s in seqs:
+                    self._accepted[s] = self._accepted.get(s, 0) + 1
+                    self._first_accept.setdefault(s, done)
+            else:
+                self._rejected.update(seqs)
+
+        self._record(rec)
+        return status, outcome
+
+    def _sink_health(self, conn: socket.socket) -> int | None:
+        with self._cond:
+            mode, gen = self._sink_mode, self._mode_gen
+        status: int | None
+        if mode is SinkMode.ONLINE:
+            status = 200
+        elif mode is SinkMode.OFFLINE_HANG:
+            alive = self._hold_request(conn, lambda: self._mode_gen != gen)
+            status = 503 if alive else None
+        else:
+            status = 503
+        self._record(lambda: self._health.append((time.monotonic(), status)))
+        return status
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "exam-sweep-mock/1"
+    mock: MetricsMock
+
+    def __init__(self, conn: socket.socket, addr: Any, mock: MetricsMock) -> None:
+        self.mock = mock
+        super().__init__(conn, addr, None)  # type: ignore[arg-type]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", ctype: str = "text/plain; charset=utf-8") -> None:
+        self.send_response(status)
+        if status != 204:
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD" and status != 204:
+            self.wfile.write(body)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            out = bytearray()
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+
+class _SourceHandler(_Handler):
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        text = self.mock._scrape()
+        if text is None:
+            self._reply(503, b"source unavailable\n")
+        else:
+            self._reply(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._reply(200)
+
+
+class _SinkHandler(_Handler):
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._read_body()
+        status, outcome = self.mock._sink_post(self.connection, body)
+        if status is None:
+            self.close_connection = True
+            return
+        msg = {AttemptOutcome.INVALID: b'expected a JSON batch with an integer "seq"\n',
+               AttemptOutcome.REJECTED: b"sink unavailable\n",
+               AttemptOutcome.HUNG: b"sink unavailable\n"}.get(outcome, b"")
+        self._reply(status, msg)
+
+    do_PUT = do_POST  # noqa: N815
+
+    def do_GET(self) -> None:  # noqa: N802
+        status = self.mock._sink_health(self.connection)
+        if status is None:
+            self.close_connection = True
+            return
+        self._reply(status, b"ok\n" if status == 200 else b"sink unavailable\n")
+
+    do_HEAD = do_GET  # noqa: N815
+
+
+# --------------------------------------------------------------------------- standalone
+
+
+class _ControlHandler(_Handler):
+    """``POST /sink/<mode>``, ``POST /source/ok|fail``, ``POST /hold/<hold>``,
+    ``POST /release``, ``GET /records``."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") in ("/records", ""):
+            self._reply(200, json.dumps(self.mock.snapshot(), indent=1).encode(), "application/json")
+        else:
+            self._reply(404, b"GET /records\n")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._read_body()
+        parts = [p for p in self.path.split("/") if p]
+        try:
+            if len(parts) == 2 and parts[0] == "sink":
+                self.mock.set_sink(SinkMode(parts[1]))
+            elif len(parts) == 2 and parts[0] == "source" and parts[1] in ("ok", "fail"):
+                self.mock.set_source_failing(parts[1] == "fail")
+            elif len(parts) == 2 and parts[0] == "hold":
+                self.mock.set_hold(Hold(parts[1]))
+            elif parts == ["release"]:
+                self.mock.release()
+            else:
+                raise ValueError(self.path)
+        except ValueError:
+            modes = ", ".join(m.value for m in SinkMode)
+            self._reply(404, f"unknown control {self.path}; sink modes: {modes}\n".encode())
+            return
+        self._reply(200, b"ok\n")
+
+
+@dataclass
+class Server:
+    """A standalone mock with its control API (see ``serve``)."""
+
+    mock: MetricsMock
+    control_port: int
+    _listener: _Listener
+
+    @property
+    def control_url(self) -> str:
+        return f"http://{self.mock.host}:{self.control_port}"
+
+    def close(self) -> None:
+        self._listener.close()
+        self.mock.close()
+
+
+def serve(host: str = "127.0.0.1", *, source_port: int = 0, sink_port: int = 0, control_port: int = 0) -> Server:
+    """Start a mock plus a control API on ``control_port``; returns at once."""
+    mock = MetricsMock(host, source_port=source_port, sink_port=sink_port)
+    listener = _Listener(host, control_port, lambda c, a: _ControlHandler(c, a, mock), "mock-control")
+    return Server(mock, listener.port, listener)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the mock until interrupted, printing its URLs (for exam authors)."""
+    ap = argparse.ArgumentParser(prog="mock-server", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--source-port", type=int, default=0)
+    ap.add_argument("--sink-port", type=int, default=0)
+    ap.add_argument("--control-port", type=int, default=0)
+    args = ap.parse_args(argv)
+    srv = serve(args.host, source_port=args.source_port, sink_port=args.sink_port, control_port=args.control_port)
+    out = sys.stdout
+    out.write(f"source  {srv.mock.source_url}\nsink    {srv.mock.sink_url}\ncontrol {srv.control_url}\n")
+    out.write("  POST /sink/{online,offline-503,offline-refuse,offline-hang}  POST /source/{ok,fail}\n"
+              "  POST /hold/{none,resends,all}  POST /release  GET /records\n")
+    out.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        srv.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -79,6 +79,8 @@ def run_one(exam, task, e: Expectation, runs: int, tc) -> dict[str, object]:  # 
             extra = sorted(failing - e.fail)
             detail = "; ".join(f"{n}: {g.check(n).detail[:160]}" for n in extra)
             mismatches.append(f"run {i + 1}: {g.points:g} failing {sorted(failing)} {detail}")
+            print(f"  MISMATCH {e.name}: {mismatches[-1]} (check seconds {g.details.get('check_seconds')})",
+                  file=sys.stderr, flush=True)
         print(f"  {e.name} {i + 1}/{runs}: {g.points:g} in {g.duration_s:.2f}s", file=sys.stderr, flush=True)
     modal = sets.most_common(1)[0][0]
     return {

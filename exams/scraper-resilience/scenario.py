@@ -18,6 +18,7 @@ no batch from before the window left to buffer.)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
@@ -41,6 +42,10 @@ QUIET_CYCLES = 8            # cycles without a further re-sent batch before the 
 QUIET_FACTOR = 3.0          # ... and at least this many times the longest wait seen during the flush
 GRACE_CYCLES = 8            # scrape attempts the source keeps failing after a recovery (see outage)
 DRAIN_ATTEMPTS = 20         # scrape attempts allowed for queued live sends to land before an outage
+# A -race binary's address space peaks near 2.1 GiB before it does anything (ThreadSanitizer's shadow
+# plus Go's reservations; a plain build: ~1.3 GiB), and ThreadSanitizer dies ("internal allocator is out
+# of memory") when an mmap fails. So the -race run gets this much more than the exam's memory limit.
+RACE_EXTRA_AS = 2 * proc.GiB
 
 
 class CheckFailed(Exception):
@@ -81,8 +86,11 @@ class Run:
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> Run:
+        limits = self.ctx.limits
+        if self.race and limits.address_space is not None:
+            limits = dataclasses.replace(limits, address_space=limits.address_space + RACE_EXTRA_AS)
         try:
-            self._process = self.ctx.spawn(list(self.eff.argv), race=self.race)
+            self._process = self.ctx.spawn(list(self.eff.argv), race=self.race, limits=limits)
         except BaseException:
             self.mock.close()
             raise

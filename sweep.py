@@ -152,6 +152,12 @@ def _sampling_options(f):  # type: ignore[no-untyped-def]
 @click.option("--max-endpoint-errors", type=int, default=None, show_default="3",
               help="Stop after this many consecutive failed cells.")
 @click.option("--grading-workers", type=int, default=None, show_default="2", help="Answers graded in parallel.")
+@click.option("--parallel", type=int, default=None, show_default="1", metavar="N",
+              help="Requests in flight per model, for servers started with N slots (llama-server --parallel N; "
+              "env SWEEP_PARALLEL). Models still run one after another.")
+@click.option("--stream/--no-stream", "stream", default=None,
+              help="Stream answers, which adds time to first token to the report (env SWEEP_STREAM).  "
+              "[default: no]")
 @click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="PATH", help="llama-swap config.yaml: store what each model runs (GGUF, quant, size) and "
               "warn when its filters override a parameter the sweep sends (env SWEEP_LLAMA_SWAP_CONFIG).")
@@ -171,21 +177,24 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
         seeds: str | None, out_dir: Path | None, temperature: float | None, max_tokens: int | None,
         top_p: float | None, top_k: int | None, min_p: float | None, chat_template_kwargs: str | None,
         request_timeout: float | None, retries: int | None, max_endpoint_errors: int | None,
-        grading_workers: int | None, llama_swap_config: Path | None, unload_between_models: bool | None,
-        no_progress: bool, local: bool, local_model: Path | None, quiet: bool) -> None:
+        grading_workers: int | None, parallel: int | None, stream: bool | None, llama_swap_config: Path | None,
+        unload_between_models: bool | None, no_progress: bool, local: bool, local_model: Path | None,
+        quiet: bool) -> None:
     """Generate, grade and store answers for every model x exam x task x seed."""
     import dataclasses
 
     from harness.sweepfile import Flags, resolve, sampling_from_flags
 
-    server = _local_server(local, local_model, endpoint, models, quiet) if local or local_model else None
+    server = (_local_server(local, local_model, endpoint, models, quiet,
+                            _local_parallel(parallel, config_path)) if local or local_model else None)
     try:
         if server is not None:
             endpoint, models = server.url, (server.model_id,)
         flags = Flags(
             endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
             request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
-            grading_workers=grading_workers, unload_between_models=unload_between_models,
+            grading_workers=grading_workers, parallel=parallel, stream=stream,
+            unload_between_models=unload_between_models,
             llama_swap_config=llama_swap_config,
             sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
                                          min_p=min_p, chat_template_kwargs=chat_template_kwargs),
@@ -207,15 +216,31 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
         sys.exit(1)
 
 
+def _local_parallel(flag: int | None, config_path: Path | None) -> int:
+    """Slots for the local llama-server: --parallel, else SWEEP_PARALLEL, else the sweep file's."""
+    from harness.sweepfile import CONFIG_ENV, load
+
+    if flag is not None:
+        return flag
+    if os.environ.get("SWEEP_PARALLEL"):
+        try:
+            return int(os.environ["SWEEP_PARALLEL"])
+        except ValueError as e:
+            raise ConfigError(f"environment variable SWEEP_PARALLEL={os.environ['SWEEP_PARALLEL']!r} "
+                              "is not a valid int") from e
+    path = config_path or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    return (load(path).parallel or 1) if path is not None else 1
+
+
 def _local_server(local: bool, local_model: Path | None, endpoint: str | None, models: tuple[str, ...],
-                  quiet: bool) -> Any:
+                  quiet: bool, parallel: int = 1) -> Any:
     """`--local`: start llama-server with the bundled (or given) model; healthy, or a one-line error."""
     from harness.local_server import LocalServer
 
     if endpoint or models:
         raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
                           hint="or drop --local to sweep your own server")
-    server = LocalServer(local_model)            # finds llama-server and the model, or a one-line error
+    server = LocalServer(local_model, parallel=parallel)   # finds llama-server and the model, or one error line
     if not quiet:
         _err(f"starting {server.binary} with {server.model}")
     server.start()                               # on failure nothing is left running

@@ -7,6 +7,14 @@ Two layers, so the store can record the raw bytes before anything is parsed:
 * ``parse_chat(raw)`` turns a 2xx body into a ``ChatResult`` or raises
   ``MalformedResponse``; ``error_for(raw)`` classifies a non-2xx answer.
 
+Streaming (``stream=True``): ``send_stream(body)`` reads the server-sent events as
+they come, notes the time to the first generated token (content or reasoning), and
+returns every byte received; ``parse_response`` assembles the chunks into the same
+``ChatResult`` (``parse_stream``). A connection dropped mid-stream raises an
+``EndpointUnreachable`` whose ``partial`` holds the bytes received, so they can be
+stored; an error event inside the stream (``data: {"error": ...}``) becomes an
+``EndpointHTTPError`` with the error's code.
+
 Only the parameters the run's config sets are sent (``Sampling.to_body``).
 """
 
@@ -51,6 +59,8 @@ class RawExchange:
     status: int
     body: bytes
     wall_s: float
+    ttft_s: float | None = None      # streamed: request sent -> first generated token
+    streamed: bool = False           # the body is server-sent events
 
 
 @dataclass(frozen=True)
@@ -107,12 +117,35 @@ class ChatClient:
         self.close()
 
     @staticmethod
-    def build_body(model: str, messages: list[dict[str, str]], seed: int | None, sampling: Sampling) -> dict[str, Any]:
+    def build_body(model: str, messages: list[dict[str, str]], seed: int | None, sampling: Sampling,
+                   *, stream: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": messages}
         if seed is not None:
             body["seed"] = seed
         body.update(sampling.to_body())
+        if stream:
+            # include_usage: the token counts arrive in a last chunk (OpenAI, llama-server, vLLM)
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         return body
+
+    def _transport_error(self, url: str, e: httpx.HTTPError, partial: bytes | None = None) -> EndpointError:
+        err: EndpointError
+        if isinstance(e, httpx.TimeoutException):
+            err = EndpointTimeout(
+                f"{url} gave no complete answer within {self.timeout_s:.0f}s ({type(e).__name__})",
+                hint="raise --request-timeout, or check the server is not stuck")
+        elif isinstance(e, httpx.ConnectError):
+            err = EndpointUnreachable(f"cannot connect to {self.endpoint}: {_reason(e)}",
+                                      hint="is the server (llama-swap / llama-server) running at that address?")
+        elif isinstance(e, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            where = "mid-stream, " if partial else ""
+            err = EndpointUnreachable(f"{url}: connection dropped ({where}{_reason(e)})",
+                                      hint="the server closed the connection; check its log")
+        else:
+            err = EndpointUnreachable(f"{url}: {type(e).__name__}: {_reason(e)}")
+        err.partial = partial or None
+        return err
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> RawExchange:
         started = time.monotonic()
@@ -122,23 +155,46 @@ class ChatClient:
             else:
                 resp = self._http.request(method, url, content=json.dumps(body).encode("utf-8"))
             data = resp.content
-        except httpx.TimeoutException as e:
-            raise EndpointTimeout(
-                f"{url} gave no complete answer within {self.timeout_s:.0f}s ({type(e).__name__})",
-                hint="raise --request-timeout, or check the server is not stuck") from e
-        except httpx.ConnectError as e:
-            raise EndpointUnreachable(f"cannot connect to {self.endpoint}: {_reason(e)}",
-                                      hint="is the server (llama-swap / llama-server) running at that address?") from e
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise EndpointUnreachable(f"{url}: connection dropped ({_reason(e)})",
-                                      hint="the server closed the connection; check its log") from e
         except httpx.HTTPError as e:
-            raise EndpointUnreachable(f"{url}: {type(e).__name__}: {_reason(e)}") from e
+            raise self._transport_error(url, e) from e
         return RawExchange(url, resp.status_code, data, time.monotonic() - started)
 
     def send(self, body: dict[str, Any]) -> RawExchange:
-        """POST one chat completion; transport failures raise, HTTP errors do not."""
+        """POST one chat completion; transport failures raise, HTTP errors do not.
+        A body with ``"stream": true`` is read as a stream (``send_stream``)."""
+        if body.get("stream") is True:
+            return self.send_stream(body)
         return self._request("POST", self.chat_url, body)
+
+    def send_stream(self, body: dict[str, Any]) -> RawExchange:
+        """POST a streamed chat completion and read it to the end. The whole
+        exchange must finish within the request timeout (a server sending only
+        keep-alive comments cannot hold the sweep forever). A non-stream answer
+        (an HTTP error, or a server that ignores ``stream``) is returned as is."""
+        url = self.chat_url
+        started = time.monotonic()
+        buf = bytearray()
+        first = _FirstToken()
+        ttft: float | None = None
+        try:
+            with self._http.stream("POST", url, content=json.dumps(body).encode("utf-8")) as resp:
+                streamed = "text/event-stream" in resp.headers.get("content-type", "").lower()
+                for piece in resp.iter_bytes():
+                    buf += piece
+                    now = time.monotonic()
+                    if streamed and ttft is None and first.feed(piece):
+                        ttft = now - started
+                    if now - started > self.timeout_s:
+                        err = EndpointTimeout(
+                            f"{url} did not finish streaming within {self.timeout_s:.0f}s "
+                            f"({len(buf)} bytes received)",
+                            hint="raise --request-timeout, or lower max_tokens")
+                        err.partial = bytes(buf)
+                        raise err
+                status = resp.status_code
+        except httpx.HTTPError as e:
+            raise self._transport_error(url, e, bytes(buf)) from e
+        return RawExchange(url, status, bytes(buf), time.monotonic() - started, ttft_s=ttft, streamed=streamed)
 
     def list_models(self) -> list[str]:
         raw = self._request("GET", f"{self.endpoint}/v1/models")
@@ -224,6 +280,126 @@ def error_for(raw: RawExchange, *, model: str | None) -> EndpointError:
         return UnknownModel(f"the endpoint does not serve model '{model}' (HTTP {raw.status}: {message or 'not found'})",
                             hint="run `sweep models --endpoint URL` to list what it serves")
     return EndpointHTTPError(f"HTTP {raw.status} from {raw.url}: {message or '(empty body)'}", status=raw.status)
+
+
+class _FirstToken:
+    """Watches a server-sent-event stream for the first chunk that carries generated
+    text (content or reasoning): the moment that defines time to first token."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, piece: bytes) -> bool:
+        lines = (self._pending + piece).split(b"\n")
+        self._pending = lines.pop()
+        return any(_has_token(line) for line in lines)
+
+
+def _has_token(line: bytes) -> bool:
+    line = line.strip()
+    if not line.startswith(b"data:"):
+        return False
+    try:
+        chunk = json.loads(line[5:])
+        delta = chunk["choices"][0]["delta"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+    return isinstance(delta, dict) and any(
+        isinstance(delta.get(k), str) and delta[k] != "" for k in ("content", "reasoning_content", "reasoning"))
+
+
+def sse_events(body: bytes) -> list[str]:
+    """The ``data`` of each server-sent event in ``body``, in order (comments,
+    ``event:``/``id:`` fields and blank events skipped; multi-line data joined)."""
+    events: list[str] = []
+    data: list[str] = []
+    text = body.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    for line in text.split("\n"):
+        if not line:
+            if data:
+                events.append("\n".join(data))
+                data = []
+        elif line.startswith("data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        events.append("\n".join(data))
+    return events
+
+
+def parse_response(raw: RawExchange) -> ChatResult:
+    """A 2xx answer, streamed or not, as a ``ChatResult``."""
+    return parse_stream(raw) if raw.streamed else parse_chat(raw)
+
+
+def parse_stream(raw: RawExchange) -> ChatResult:
+    """Assemble a streamed chat completion from its chunks: content and reasoning
+    deltas are joined, ``finish_reason``, ``usage`` and ``timings`` are taken from
+    the chunks that carry them (llama-server puts ``timings`` on the last one)."""
+    content: list[str] = []
+    reasoning: list[str] = []
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    model: str | None = None
+    chunks = 0
+    done = False
+    for data in sse_events(raw.body):
+        if data.strip() == "[DONE]":
+            done = True
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError as e:
+            raise MalformedResponse(f"{raw.url} streamed a chunk that is not JSON: {_snippet(data.encode())}") from e
+        if not isinstance(chunk, dict):
+            raise MalformedResponse(f"{raw.url} streamed a chunk that is not an object: {_snippet(data.encode())}")
+        chunks += 1
+        if "error" in chunk:
+            err = chunk["error"]
+            msg = str(err.get("message", "")) if isinstance(err, dict) else str(err)
+            code = err.get("code") if isinstance(err, dict) else None
+            status = code if isinstance(code, int) and 400 <= code <= 599 else 500
+            raise EndpointHTTPError(f"{raw.url} sent an error in the stream after {chunks - 1} chunk(s): "
+                                    f"{' '.join(msg.split())[:200] or '(no message)'}", status=status)
+        if isinstance(chunk.get("model"), str):
+            model = chunk["model"]
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        if isinstance(chunk.get("timings"), dict):
+            timings = chunk["timings"]
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            raise MalformedResponse(f"{raw.url} streamed a chunk without choices: {_snippet(data.encode())}")
+        if not choices:
+            continue
+        choice = choices[0]
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise MalformedResponse(f"{raw.url} streamed a choice without a delta: {_snippet(data.encode())}")
+        piece = delta.get("content")
+        if isinstance(piece, str):
+            content.append(piece)
+        elif piece is not None:
+            raise MalformedResponse(f"{raw.url} streamed non-text content: {_snippet(data.encode())}")
+        think = delta.get("reasoning_content", delta.get("reasoning"))
+        if isinstance(think, str):
+            reasoning.append(think)
+        if choice.get("finish_reason") is not None:
+            finish = str(choice["finish_reason"])
+    if finish is None:
+        ended = "ended" if done else "stopped"
+        raise MalformedResponse(f"{raw.url}: the stream {ended} after {chunks} chunk(s) without a finish_reason "
+                                f"({len(raw.body)} bytes)")
+    text = "".join(content)
+    thought = "".join(reasoning) or None
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if thought:
+        message["reasoning_content"] = thought
+    assembled: dict[str, Any] = {"choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                                 "model": model, "usage": usage, "timings": timings, "streamed_chunks": chunks}
+    return ChatResult(content=text, reasoning_content=thought, finish_reason=finish, usage=usage,
+                      timings=timings, model=model, raw=assembled)
 
 
 def parse_chat(raw: RawExchange) -> ChatResult:

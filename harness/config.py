@@ -32,6 +32,8 @@ class RunConfig:
     retry_backoff_s: float = 2.0         # first back-off; doubles each retry
     max_endpoint_errors: int = 3         # consecutive failed cells before the sweep stops
     grading_workers: int = 2
+    parallel: int = 1                    # generation requests in flight per model (server slots)
+    stream: bool = False                 # stream answers (adds time to first token)
     api_key: str | None = field(default=None, repr=False)
     # Per-model sampling (sweep-file profiles); a model not listed uses ``sampling``.
     sampling_by_model: dict[str, Sampling] = field(default_factory=dict)

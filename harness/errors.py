@@ -15,8 +15,10 @@ attempt (see ``harness.results.Outcome``).
     │   ├── EndpointUnreachable   connection refused / DNS / dropped connection
     │   ├── EndpointTimeout       no complete answer within the request timeout
     │   ├── UnknownModel          404 (or llama-swap <= v217's 400) for the model id
-    │   ├── EndpointHTTPError     any other non-2xx status; ``retryable`` for 429/5xx
-    │   └── MalformedResponse     2xx whose body is not the chat-completions shape
+    │   ├── EndpointHTTPError     any other non-2xx status, or an error event inside a
+    │   │                         stream; ``retryable`` for 429/5xx
+    │   └── MalformedResponse     2xx whose body is not the chat-completions shape, or a
+    │                             stream that ends without a finish_reason
     ├── GradingError           our own infrastructure failed while grading
     │                          (never counted against the model)
     └── LocalServerError       `sweep run --local`: no llama-server or model found, or
@@ -64,6 +66,9 @@ class ConflictError(StoreError):
 
 class EndpointError(SweepError):
     retryable: bool = False
+    # The bytes received before a streamed answer failed (dropped, timed out), so the
+    # store keeps them; None when nothing arrived or the request was not streamed.
+    partial: bytes | None = None
 
 
 class EndpointUnreachable(EndpointError):

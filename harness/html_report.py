@@ -54,6 +54,6 @@ def render(df: pd.DataFrame, *, source: str = "", known: Mapping[str, Mapping[st
                          "notes": s.notes, "warnings": s.warnings, "figures": figures})
     stored = sorted(df["created_at"].dropna()) if not df.empty else []
     return _env().get_template("report.html.j2").render(
-        sections=sections, quant=rep.quant, source=source, version=_version(),
+        sections=sections, quant=rep.quant, speed=rep.speed, source=source, version=_version(),
         stored=(stored[0], stored[-1]) if stored else None, attempts=len(df),
         models=len(set(df["model"])) if not df.empty else 0)

@@ -24,7 +24,10 @@ process group -- when the block exits, by an error or Ctrl-C included. Failures 
 ``LocalServerError`` naming the log line that says why.
 
 One request at a time and no prompt cache make the same seed give the same answer on
-the same build and machine (see docs/local-model.md).
+the same build and machine (see docs/local-model.md). ``parallel=N`` starts N slots
+(``--parallel N``, with N times the context so each slot keeps ``ctx_size``) for
+``sweep run --local --parallel N``; answers then depend on how requests were
+batched together, so a seed no longer reproduces its answer exactly.
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ class LocalServer:
         *,
         binary: str | os.PathLike[str] | None = None,
         ctx_size: int = 8192,
+        parallel: int = 1,
         threads: int | None = None,
         startup_timeout_s: float = 180.0,
         stop_timeout_s: float = 10.0,
@@ -201,6 +205,9 @@ class LocalServer:
         self.env = server_env(env)
         self.model = find_model(model, env=os.environ if env is None else env)
         self.binary = Path(binary) if binary is not None else find_server(os.environ if env is None else env)
+        if parallel < 1:
+            raise LocalServerError(f"--parallel must be at least 1 (got {parallel})")
+        self.parallel = parallel
         self.ctx_size = ctx_size
         self.threads = threads if threads is not None else default_threads()
         self.startup_timeout_s = startup_timeout_s
@@ -276,9 +283,9 @@ class LocalServer:
 
     def _argv(self, flags: frozenset[str]) -> tuple[str, ...]:
         argv = [str(self.binary), "--model", str(self.model), "--host", HOST, "--port", str(self.port),
-                "--ctx-size", str(self.ctx_size), "--threads", str(self.threads)]
+                "--ctx-size", str(self.ctx_size * self.parallel), "--threads", str(self.threads)]
         if "--parallel" in flags:
-            argv += ["--parallel", "1"]
+            argv += ["--parallel", str(self.parallel)]
         self.cache_prompt_off = "--no-cache-prompt" in flags
         if self.cache_prompt_off:
             argv.append("--no-cache-prompt")

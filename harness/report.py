@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import quant, stats
+from harness import quant, speed, stats
 from harness.errors import ExamError
 from harness.exams import exam_dirs, load_exam
 from harness.quant import QuantInfo
@@ -50,18 +50,6 @@ def _json(text: str | None) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _speed(timings: dict[str, Any], usage: dict[str, Any], wall_s: float | None) -> tuple[Any, Any, str]:
-    """Decode and prefill tok/s from llama.cpp timings, else usage / wall time."""
-    dec = timings.get("predicted_per_second")
-    pre = timings.get("prompt_per_second")
-    if isinstance(dec, (int, float)):
-        return float(dec), (float(pre) if isinstance(pre, (int, float)) else None), "timings"
-    toks = usage.get("completion_tokens")
-    if isinstance(toks, (int, float)) and wall_s:
-        return float(toks) / wall_s, None, "usage/wall"
-    return None, None, "none"
-
-
 def load(directory: Path | str, *, grader_hashes: dict[tuple[str, int], str] | None = None) -> pd.DataFrame:
     """One row per attempt. The grade shown is the current grader's when it exists,
     else the newest one (``grade_current`` says which)."""
@@ -80,7 +68,7 @@ def _load(store: Store, hashes: dict[tuple[str, int], str]) -> pd.DataFrame:
         g = next((x for x in grades if x["grader_hash"] == cur), grades[0] if grades else None)
         timings = _json(a["timings_json"])
         usage = _json(a["usage_json"])
-        dec, pre, src = _speed(timings, usage, a["wall_s"])
+        sp = speed.per_answer(timings, usage, a["wall_s"])
         checks: dict[str, str] = {}
         check_details: dict[str, dict[str, Any]] = {}
         if g is not None:
@@ -106,9 +94,10 @@ def _load(store: Store, hashes: dict[tuple[str, int], str]) -> pd.DataFrame:
             "grade_details": details, "graded_at": g["graded_at"] if g is not None else None,
             "grade_duration_s": g["duration_s"] if g is not None else None,
             "grade_go_version": g["go_version"] if g is not None else None,
-            "decode_tps": dec, "prefill_tps": pre, "tps_source": src,
+            "decode_tps": sp.decode_tps, "prefill_tps": sp.prefill_tps, "tps_source": sp.source,
             "completion_tokens": usage.get("completion_tokens"), "prompt_tokens": usage.get("prompt_tokens"),
-            "cache_n": timings.get("cache_n"), "wall_s": a["wall_s"],
+            "cache_n": sp.cache_n, "prompt_n": sp.prompt_n, "draft_n": sp.draft_n,
+            "draft_accepted": sp.draft_accepted, "ttft_s": a["ttft_s"], "wall_s": a["wall_s"],
             "sampling": _json(a["sampling_json"]), "request_id": a["request_id"],
             "usage": usage, "timings": timings,
             "extraction_method": a["extraction_method"], "extraction_note": a["extraction_note"],
@@ -442,10 +431,11 @@ def quant_tables(df: pd.DataFrame, sections: list[ExamSection], infos: dict[str,
 class Report:
     sections: list[ExamSection]
     quant: list[Table]
+    speed: Table | None = None
 
     @property
     def tables(self) -> list[Table]:
-        return [t for s in self.sections for t in s.tables] + self.quant
+        return [t for s in self.sections for t in s.tables] + ([self.speed] if self.speed else []) + self.quant
 
     @property
     def warnings(self) -> list[str]:
@@ -461,7 +451,8 @@ def build(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None = N
         return Report([], [])
     sections = exam_sections(df)
     infos = quant.resolve(list(dict.fromkeys(df["model"])), known)
-    return Report(sections, quant_tables(df, sections, infos, everything=by_quant))
+    order = list(dict.fromkeys(x.model for s in sections for x in s.summaries))
+    return Report(sections, quant_tables(df, sections, infos, everything=by_quant), speed.speed_table(df, order))
 
 
 def markdown(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None = None,
@@ -478,6 +469,8 @@ def markdown(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None 
         for t in rest:
             parts += [f"### {s.exam} v{s.exam_version} {t.title}\n", t.markdown(), "", *t.notes]
             parts += [""] if t.notes else []
+    if rep.speed is not None:
+        parts += ["## Speed\n", rep.speed.markdown(), "", *rep.speed.notes, ""]
     if rep.quant:
         parts.append("## Quantizations\n")
         for t in rep.quant:

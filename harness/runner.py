@@ -5,7 +5,8 @@ model swapper such as llama-swap loads each model once. Before a model's first
 request its server's ``/props`` (context size, slots, build, model file) is stored;
 with ``unload_between_models`` the endpoint is asked to unload after the model's
 cells. Each model's requests use its own sampling (``RunConfig.sampling_for``).
-Generation is sequential; grading runs in a thread pool while the next answers are
+A model's requests go ``parallel`` at a time (for servers started with several
+slots; 1 by default); grading runs in a thread pool while the next answers are
 generated. Every request and raw response is stored before it is parsed; resuming
 skips done cells and grades stored answers that have no grade by the current grader.
 """
@@ -14,17 +15,19 @@ from __future__ import annotations
 
 import json
 import platform
-import threading
+import queue
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TypeVar
 
 from harness import grading, sandbox
-from harness.client import ChatClient, ChatResult, error_for, parse_chat
+from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
 from harness.errors import (
     ConflictError,
@@ -74,6 +77,7 @@ class Event:
 
 
 ProgressFn = Callable[[Event], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -218,55 +222,78 @@ class Sweep:
 
     def _generate_all(self, run_id: int, cells: list[tuple[CellKey, Exam, Task]], summary: SweepSummary,
                       pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
-        skip_models: set[str] = set()
-        consecutive_errors = 0
-        current: str | None = None
-        for i, (key, exam, task) in enumerate(cells, start=1):
-            if key.model != current:
-                if current is not None:
-                    self._finish_model(current)
-                current = key.model
-            if key.model in skip_models:
-                continue
-            sampling = self.cfg.sampling_for(key.model).to_body()
-            existing = self.store.attempt(key)
-            if existing is not None and existing.gen_outcome != Outcome.ENDPOINT_ERROR.value:
-                stored = json.loads(existing.sampling_json)
-                if stored != sampling:
-                    raise ConflictError(
-                        f"{self.store.dir} already holds {key.label()} generated with {stored}, "
-                        f"but this run asks for {sampling}",
-                        hint="use another --out directory for different sampling settings")
-                summary.skipped += 1
-                self._emit(Event("skip", "already done", key, existing.gen_outcome, i, len(cells)))
-                continue
-            try:
-                self._fetch_props(run_id, key.model)
-                att, tps, wall = self._generate(run_id, key, exam, task, sampling)
-                consecutive_errors = 0
-            except UnknownModel as e:
-                summary.errors.append(e.one_line())
-                self._store_endpoint_error(run_id, key, sampling, e, summary)
-                skip_models.add(key.model)
+        """Model by model, in order: a model's cells run (``parallel`` at a time)
+        before the next model's first request, so a swapper loads each model once."""
+        state = _GenState(total=len(cells))
+        by_model: dict[str, list[tuple[CellKey, Exam, Task]]] = {}
+        for cell in cells:
+            by_model.setdefault(cell[0].model, []).append(cell)
+        for model, model_cells in by_model.items():
+            if state.stop.is_set():
+                break
+            todo = [c for c in model_cells if not self._already_done(c[0], summary, state)]
+            if todo:
+                self._fetch_props(run_id, model)
+                work = lambda cell: self._cell(run_id, cell, summary, state, pool, pending)  # noqa: E731
+                _run_workers(work, todo, min(self.cfg.parallel, len(todo)), state.stop)
+            self._finish_model(model)
+
+    def _already_done(self, key: CellKey, summary: SweepSummary, state: _GenState) -> bool:
+        """Whether the cell already has an answer (made with the same sampling)."""
+        existing = self.store.attempt(key)
+        if existing is None or existing.gen_outcome == Outcome.ENDPOINT_ERROR.value:
+            return False
+        sampling = self.cfg.sampling_for(key.model).to_body()
+        stored = json.loads(existing.sampling_json)
+        if stored != sampling:
+            raise ConflictError(
+                f"{self.store.dir} already holds {key.label()} generated with {stored}, "
+                f"but this run asks for {sampling}",
+                hint="use another --out directory for different sampling settings")
+        summary.skipped += 1
+        self._emit(Event("skip", "already done", key, existing.gen_outcome, state.tick(), state.total))
+        return True
+
+    def _cell(self, run_id: int, cell: tuple[CellKey, Exam, Task], summary: SweepSummary, state: _GenState,
+              pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
+        """Generate one cell (any worker thread) and queue its grading."""
+        key, exam, task = cell
+        if state.stop.is_set() or key.model in state.skip_models:
+            return
+        sampling = self.cfg.sampling_for(key.model).to_body()
+        try:
+            att, tps, wall = self._generate(run_id, key, exam, task, sampling, state)
+        except UnknownModel as e:
+            self._store_endpoint_error(run_id, key, sampling, e, summary)
+            with self._lock:
+                first = key.model not in state.skip_models
+                state.skip_models.add(key.model)
+                if first:
+                    summary.errors.append(e.one_line())
+            if first:
                 self._emit(Event("error", e.one_line() + " -- skipping this model", key,
-                                 Outcome.ENDPOINT_ERROR.value, i, len(cells)))
-                continue
-            except EndpointError as e:
+                                 Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
+            return
+        except EndpointError as e:
+            if state.stop.is_set():
+                return      # the sweep is stopping: this cell stays missing, for the next run
+            self._store_endpoint_error(run_id, key, sampling, e, summary)
+            with self._lock:
                 summary.errors.append(f"{key.label()}: {e.one_line()}")
-                self._store_endpoint_error(run_id, key, sampling, e, summary)
-                self._emit(Event("error", e.one_line(), key, Outcome.ENDPOINT_ERROR.value, i, len(cells)))
-                consecutive_errors += 1
-                if consecutive_errors >= self.cfg.max_endpoint_errors:
-                    summary.stopped_early = (
-                        f"stopped after {consecutive_errors} consecutive endpoint errors; last: {e.one_line()}")
-                    return
-                continue
+                state.consecutive_errors += 1
+                stop = state.consecutive_errors >= self.cfg.max_endpoint_errors
+                if stop and summary.stopped_early is None:
+                    summary.stopped_early = (f"stopped after {state.consecutive_errors} consecutive endpoint "
+                                             f"errors; last: {e.one_line()}")
+                    state.stop.set()
+            self._emit(Event("error", e.one_line(), key, Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
+            return
+        with self._lock:
+            state.consecutive_errors = 0
             summary.generated += 1
-            self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, i, len(cells),
-                             wall_s=wall, tokens_per_s=tps))
-            pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
-        if current is not None:
-            self._finish_model(current)
+            pending.append(pool.submit(self._grade_and_store, att, summary, state.total))
+        self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, state.tick(), state.total,
+                         wall_s=wall, tokens_per_s=tps))
 
     def _fetch_props(self, run_id: int, model: str) -> None:
         """Once per model, before its first request: store what the server runs."""
@@ -284,6 +311,11 @@ class Sweep:
         path = str(props.get("model_path") or "?").rsplit("/", 1)[-1]
         self._emit(Event("info", f"{model}: server runs {path}, n_ctx {n_ctx}, {props.get('total_slots', '?')} "
                                  f"slot(s), build {props.get('build_info', '?')}"))
+        slots = props.get("total_slots")
+        if isinstance(slots, int) and not isinstance(slots, bool) and self.cfg.parallel > slots:
+            self._emit(Event("warning", f"{model}: --parallel {self.cfg.parallel} but the server has {slots} "
+                                        f"slot(s): the extra requests wait in its queue (start it with "
+                                        f"--parallel {self.cfg.parallel})"))
         max_tokens = self.cfg.sampling_for(model).max_tokens
         if isinstance(n_ctx, int) and max_tokens is not None and n_ctx < max_tokens:
             self._emit(Event("warning", f"{model}: the server's context per slot (n_ctx {n_ctx}) is smaller than "
@@ -304,29 +336,32 @@ class Sweep:
                               e: EndpointError, summary: SweepSummary) -> None:
         self.store.save_attempt(run_id, key, sampling=sampling, request_id=None,
                                 gen_outcome=Outcome.ENDPOINT_ERROR.value, error=e.one_line())
-        summary.outcomes[Outcome.ENDPOINT_ERROR.value] += 1
+        with self._lock:
+            summary.outcomes[Outcome.ENDPOINT_ERROR.value] += 1
 
-    def _generate(self, run_id: int, key: CellKey, exam: Exam, task: Task,
-                  sampling: dict[str, object]) -> tuple[AttemptRow, float | None, float]:
+    def _generate(self, run_id: int, key: CellKey, exam: Exam, task: Task, sampling: dict[str, object],
+                  state: _GenState) -> tuple[AttemptRow, float | None, float]:
         """The stored attempt, its decode tok/s (None when unknown) and wall time."""
-        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling_for(key.model))
+        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling_for(key.model),
+                                     stream=self.cfg.stream)
         last: EndpointError | None = None
         for attempt_no in range(1, self.cfg.retries + 2):
             req_id = self.store.record_request(run_id, key, attempt_no, self.client.chat_url, body)
             try:
                 raw = self.client.send(body)
             except EndpointError as e:
-                self.store.record_response(req_id, status=None, raw=None, wall_s=0.0, error=e.one_line())
+                self.store.record_response(req_id, status=None, raw=e.partial, wall_s=0.0, error=e.one_line())
                 last = e
             else:
-                self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s, error=None)
+                self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s, error=None,
+                                           ttft_s=raw.ttft_s)
                 try:
                     if raw.status != 200:
                         raise error_for(raw, model=key.model)
-                    chat = parse_chat(raw)
+                    chat = parse_response(raw)
                 except EndpointError as e:
                     self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s,
-                                               error=e.one_line())
+                                               error=e.one_line(), ttft_s=raw.ttft_s)
                     last = e
                 else:
                     gen, code, method, note = classify_generation(chat)
@@ -334,11 +369,12 @@ class Sweep:
                         run_id, key, sampling=sampling, request_id=req_id, gen_outcome=gen,
                         finish_reason=chat.finish_reason, content=chat.content,
                         reasoning_content=chat.reasoning_content, usage=chat.usage, timings=chat.timings,
-                        wall_s=raw.wall_s, extracted_code=code, extraction_method=method, extraction_note=note)
+                        wall_s=raw.wall_s, ttft_s=raw.ttft_s, extracted_code=code, extraction_method=method, extraction_note=note)
                     row = self.store.attempt(key)
                     assert row is not None and row.id == att_id
                     return row, _decode_tps(chat, raw.wall_s), raw.wall_s
-            if isinstance(last, UnknownModel) or not last.retryable or attempt_no > self.cfg.retries:
+            if (isinstance(last, UnknownModel) or not last.retryable or attempt_no > self.cfg.retries
+                    or state.stop.is_set()):
                 raise last
             wait = self.cfg.retry_backoff_s * (2 ** (attempt_no - 1))
             self._emit(Event("info", f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
@@ -356,6 +392,66 @@ class Sweep:
             summary.outcomes[grade.outcome.value] += 1
         self._emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}",
                          att.key, grade.outcome.value, total=total))
+
+
+@dataclass
+class _GenState:
+    """What the generation workers share (guarded by ``Sweep._lock``)."""
+
+    total: int
+    done: int = 0
+    consecutive_errors: int = 0
+    skip_models: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+    _count: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> int:
+        """Count one more cell handled; returns the new count (for progress)."""
+        with self._count:
+            self.done += 1
+            return self.done
+
+
+def _run_workers(fn: Callable[[T], None], items: list[T], n: int, stop: threading.Event) -> None:
+    """Run ``fn`` over ``items`` on ``n`` daemon threads (in the caller's thread
+    when ``n == 1``), stopping early when ``stop`` is set. The first exception a
+    worker raises stops the others and is re-raised here. Daemon threads, and a
+    caller that waits in short joins, keep Ctrl-C working while requests are open."""
+    if n <= 1:
+        for item in items:
+            if stop.is_set():
+                return
+            fn(item)
+        return
+    work: queue.SimpleQueue[T] = queue.SimpleQueue()
+    for item in items:
+        work.put(item)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set() and not failures:
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                failures.append(e)
+                return
+
+    threads = [threading.Thread(target=worker, name=f"generate-{i}", daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except BaseException:   # Ctrl-C: no new requests; the open ones end with the process
+        stop.set()
+        raise
+    if failures:
+        raise failures[0]
 
 
 def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:

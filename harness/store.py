@@ -10,6 +10,9 @@ Cell key: (model, exam, exam_version, task, seed). A cell is *done* when it has 
 attempt whose generation did not end in an endpoint error; resuming fills in only
 missing cells. A grade is keyed by (attempt, grader_hash): a new grader never
 overwrites old grades, it adds its own.
+
+``ttft_s`` (in ``attempts`` and ``requests``, added by ``m003_ttft``): seconds from
+sending a streamed request to its first generated token; NULL when not streamed.
 """
 
 from __future__ import annotations
@@ -144,7 +147,20 @@ def m002_model_props(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props]
+def m003_ttft(db: sqlite3.Connection) -> None:
+    # Streamed answers: seconds from sending the request to the first generated token
+    # (content or reasoning); NULL when not streamed. (A "--" comment cannot go in an
+    # ADD COLUMN: SQLite splices the text into the stored CREATE TABLE.)
+    _script(
+        db,
+        """
+        ALTER TABLE attempts ADD COLUMN ttft_s REAL;
+        ALTER TABLE requests ADD COLUMN ttft_s REAL
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft]
 
 
 @dataclass(frozen=True)
@@ -271,10 +287,10 @@ class Store:
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
     def record_response(self, request_id: int, *, status: int | None, raw: bytes | None,
-                        wall_s: float, error: str | None) -> None:
+                        wall_s: float, error: str | None, ttft_s: float | None = None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE requests SET http_status=?, response_raw=?, wall_s=?, error=? WHERE id=?",
-                       (status, raw, wall_s, error, request_id))
+            db.execute("UPDATE requests SET http_status=?, response_raw=?, wall_s=?, error=?, ttft_s=? WHERE id=?",
+                       (status, raw, wall_s, error, ttft_s, request_id))
 
     # -- model props --------------------------------------------------------------
     def save_model_props(self, run_id: int, model: str, url: str, props: dict[str, Any]) -> int:
@@ -306,7 +322,7 @@ class Store:
                      gen_outcome: str, finish_reason: str | None = None, content: str | None = None,
                      reasoning_content: str | None = None, usage: dict[str, Any] | None = None,
                      timings: dict[str, Any] | None = None, wall_s: float | None = None,
-                     extracted_code: str | None = None, extraction_method: str | None = None,
+                     ttft_s: float | None = None, extracted_code: str | None = None, extraction_method: str | None = None,
                      extraction_note: str | None = None, error: str | None = None) -> int:
         """Insert the attempt of a cell. Only an endpoint_error attempt may be
         replaced (by a later retry); anything else already there is a conflict."""
@@ -324,13 +340,13 @@ class Store:
             cur = db.execute(
                 "INSERT INTO attempts (run_id, model, exam, exam_version, task, seed, sampling_json, request_id,"
                 " created_at, gen_outcome, finish_reason, content, reasoning_content, usage_json, timings_json,"
-                " wall_s, extracted_code, extraction_method, extraction_note, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " wall_s, extracted_code, extraction_method, extraction_note, error, ttft_s)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, key.model, key.exam, key.exam_version, key.task, key.seed,
                  json.dumps(sampling, sort_keys=True), request_id, _now(), gen_outcome, finish_reason, content,
                  reasoning_content, None if usage is None else json.dumps(usage),
                  None if timings is None else json.dumps(timings), wall_s, extracted_code,
-                 extraction_method, extraction_note, error),
+                 extraction_method, extraction_note, error, ttft_s),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 

@@ -76,6 +76,8 @@ class SweepFile(_Strict):
     retries: int | None = Field(None, ge=0)
     max_endpoint_errors: int | None = Field(None, ge=1)
     grading_workers: int | None = Field(None, ge=1)
+    parallel: int | None = Field(None, ge=1)
+    stream: bool | None = None
     sampling: SamplingSpec = SamplingSpec()
     profiles: dict[str, SamplingSpec] = {}
 
@@ -175,6 +177,8 @@ class Flags:
     retries: int | None = None
     max_endpoint_errors: int | None = None
     grading_workers: int | None = None
+    parallel: int | None = None
+    stream: bool | None = None
     unload_between_models: bool | None = None
     llama_swap_config: Path | None = None
     sampling: SamplingSpec = SamplingSpec()
@@ -218,6 +222,8 @@ _ENV = {
     "retries": "SWEEP_RETRIES",
     "max_endpoint_errors": "SWEEP_MAX_ENDPOINT_ERRORS",
     "grading_workers": "SWEEP_GRADING_WORKERS",
+    "parallel": "SWEEP_PARALLEL",
+    "stream": "SWEEP_STREAM",
     "unload_between_models": "SWEEP_UNLOAD_BETWEEN_MODELS",
     "llama_swap_config": "SWEEP_LLAMA_SWAP_CONFIG",
 }
@@ -330,11 +336,14 @@ def resolve(
     retries = pick("retries", flags.retries, sf.retries, 3, int)
     max_errors = pick("max_endpoint_errors", flags.max_endpoint_errors, sf.max_endpoint_errors, 3, int)
     workers = pick("grading_workers", flags.grading_workers, sf.grading_workers, 2, int)
+    parallel = pick("parallel", flags.parallel, sf.parallel, 1, int)
+    stream = pick("stream", flags.stream, sf.stream, False, bool)
     unload = pick("unload_between_models", flags.unload_between_models, sf.unload_between_models, False, bool)
     for name, flag, value, low in (("request_timeout_s", "--request-timeout", request_timeout, 0.001),
                                    ("retries", "--retries", retries, 0),
                                    ("max_endpoint_errors", "--max-endpoint-errors", max_errors, 1),
-                                   ("grading_workers", "--grading-workers", workers, 1)):
+                                   ("grading_workers", "--grading-workers", workers, 1),
+                                   ("parallel", "--parallel", parallel, 1)):
         if value < low:
             where = flag if sources[name] == "flag" else f"{name} ({sources[name]})"
             raise ConfigError(f"{where} must be at least {low:g} (got {value:g})")
@@ -358,7 +367,7 @@ def resolve(
         endpoint=endpoint, models=models, exams=exams, seeds=seeds, sampling=default,
         sampling_by_model=by_model, out_dir=out_dir, request_timeout_s=float(request_timeout),
         retries=int(retries), max_endpoint_errors=int(max_errors), grading_workers=int(workers),
-        unload_between_models=bool(unload), api_key=api_key,
+        parallel=int(parallel), stream=bool(stream), unload_between_models=bool(unload), api_key=api_key,
         config_file=str(config_path) if config_path is not None else None,
         llama_swap=llama_swap, sources=sources,
     )

@@ -114,7 +114,12 @@ class Reply:
     answers (the connection is closed when the server stops). ``delay_s`` applies
     before every kind of answer except ``hang``. ``completion_tokens`` overrides the
     4-characters-per-token count; ``cached_tokens`` is reported as reused prompt
-    cache (``timings.cache_n``). ``headers`` are added to the response.
+    cache (``timings.cache_n``). ``draft_n``/``draft_n_accepted`` are reported in
+    ``timings`` as llama-server does with speculative decoding (only when
+    ``draft_n > 0``). ``stream_error`` makes a streamed answer end, after about half
+    of its chunks, with llama-server's in-stream error event ``data: {"error": ...}``
+    carrying that message (a non-streamed request gets a 500 with it). ``headers``
+    are added to the response.
     """
 
     content: str = ""
@@ -129,6 +134,9 @@ class Reply:
     drop_mid_stream: bool = False
     hang: bool = False
     cached_tokens: int = 0
+    draft_n: int = 0
+    draft_n_accepted: int = 0
+    stream_error: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -223,6 +231,8 @@ class _Answer:
     completion_tokens: int
     prompt_ms: float
     predicted_ms: float
+    draft_n: int = 0
+    draft_n_accepted: int = 0
 
     def usage(self, *, details: bool) -> dict[str, Any]:
         usage: dict[str, Any] = {
@@ -247,6 +257,7 @@ class _Answer:
             "predicted_ms": round(self.predicted_ms, 3),
             "predicted_per_token_ms": _ratio(self.predicted_ms, pred_n),
             "predicted_per_second": _ratio(1000.0 * pred_n, self.predicted_ms),
+            **({"draft_n": self.draft_n, "draft_n_accepted": self.draft_n_accepted} if self.draft_n > 0 else {}),
         }
 
 
@@ -544,7 +555,8 @@ class ScriptedLLM:
             scale = 1000.0 * reply.delay_s / (prompt_ms + predicted_ms)
             prompt_ms, predicted_ms = prompt_ms * scale, predicted_ms * scale
         return _Answer(content, reasoning, finish, prompt_tokens, cached, tokens,
-                       prompt_ms, predicted_ms)
+                       prompt_ms, predicted_ms, max(0, reply.draft_n),
+                       max(0, min(reply.draft_n_accepted, reply.draft_n)))
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:
@@ -830,6 +842,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._raw(reply.status, reply.raw_body, reply)
         elif reply.status != 200:
             self._error(reply.status, reply.error_message, headers=reply.headers)
+        elif reply.stream_error is not None and not stream:
+            self._error(500, reply.stream_error, headers=reply.headers)
         else:
             answer = owner._answer(reply, body, prompt_tokens)
             if stream:
@@ -902,8 +916,14 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in reply.headers.items():
             self.send_header(k, v)
         self.end_headers()
-        stop_at = len(chunks) // 2 if reply.drop_mid_stream else None
+        stop_at = len(chunks) // 2 if reply.drop_mid_stream or reply.stream_error is not None else None
         for i, c in enumerate(chunks):
+            if i == stop_at and reply.stream_error is not None:
+                # llama-server: an error after the stream started is one more event, then the end
+                err = {"error": {"code": 500, "message": reply.stream_error, "type": "server_error"}}
+                self._release()
+                self.wfile.write(_chunk(f"data: {json.dumps(err)}\n\n".encode()) + _chunk(b""))
+                return
             if i == stop_at:
                 self._drop()
                 return

@@ -182,3 +182,14 @@ def _cmdline_has(p: Path, needle: str) -> bool:
         return needle.encode() in (p / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_parallel_slots_keep_the_context_per_slot(tmp_path, fake, model):
+    with LocalServer(model, binary=fake, env=_env(tmp_path, "ok"), ctx_size=4096, threads=2, parallel=3) as s:
+        rec = s.record()
+    seen = json.loads((tmp_path / "argv.json").read_text())["argv"]
+    assert seen[seen.index("--parallel") + 1] == "3"
+    assert seen[seen.index("--ctx-size") + 1] == str(3 * 4096)
+    assert rec["argv"][1:] == seen
+    with pytest.raises(LocalServerError, match="--parallel must be at least 1"):
+        LocalServer(model, binary=fake, env=_env(tmp_path, "ok"), parallel=0)

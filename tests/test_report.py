@@ -151,7 +151,7 @@ def test_quant_view_appears_when_models_share_a_base(tmp_path):
 def test_csv_and_json(df):
     rep = report.build(df)
     data = json.loads(tables.to_json(rep.tables, rep.warnings))
-    assert [t["kind"] for t in data["tables"]] == ["summary", "checks", "pass_at_k"]
+    assert [t["kind"] for t in data["tables"]] == ["summary", "checks", "pass_at_k", "speed"]
     assert data["tables"][0]["bold"] == [True, True, False, True]
     csv = tables.to_csv(rep.tables).splitlines()
     assert csv[0].startswith("table,exam,exam_version,model,")
@@ -197,7 +197,7 @@ def test_cli_report_formats(tmp_path):
         return CliRunner().invoke(sweep.cli, ["report", str(tmp_path / "o"), *args], catch_exceptions=True)
 
     r = run("--format", "json")
-    assert [t["kind"] for t in json.loads(r.stdout)["tables"]] == ["summary", "checks", "pass_at_k", "quant"]
+    assert [t["kind"] for t in json.loads(r.stdout)["tables"]] == ["summary", "checks", "pass_at_k", "speed", "quant"]
     r = run("--format", "csv")
     assert r.stdout.splitlines()[0].startswith("table,exam,exam_version,model,")
     r = run("--format", "html")

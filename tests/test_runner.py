@@ -290,3 +290,117 @@ def test_generated_events_carry_speed(tmp_path, exam, toolchain):
         _, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1,))
     [g] = [e for e in events if e.kind == "generated"]
     assert g.tokens_per_s == pytest.approx(50.0) and g.wall_s is not None and g.wall_s >= 0
+
+
+# -- streaming ------------------------------------------------------------------------
+
+def test_streamed_sweep_stores_time_to_first_token(tmp_path, exam, toolchain):
+    reply = Reply(scripted_fence(HELLO_GO), reasoning_content="thinking", delay_s=0.3, draft_n=10,
+                  draft_n_accepted=7)
+    with ScriptedLLM({"m": reply}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, stream=True)
+        body = llm.chat_requests()[0].json
+    assert s.ok and s.graded == 2
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    df = _df(tmp_path / "out", exam)
+    assert list(df["outcome"]) == ["ran", "ran"] and list(df["points"]) == [3.0, 3.0]
+    assert (df["ttft_s"] > 0).all() and (df["ttft_s"] < df["wall_s"]).all()
+    assert list(df["reasoning_content"]) == ["thinking", "thinking"]
+    st = Store(tmp_path / "out")
+    raw = st.query("SELECT response_raw, ttft_s FROM requests")[0]
+    assert raw["response_raw"].startswith(b"data: ") and raw["ttft_s"] > 0   # the stream, stored as received
+    speed = report.build(df).speed
+    assert speed is not None
+    [rec] = speed.records
+    assert rec["ttft_n"] == 2 and rec["draft_accepted"] == 14 and rec["draft_n"] == 20
+    assert "70% (14/20)" in speed.markdown()
+
+
+def test_a_dropped_stream_is_retried_and_its_partial_bytes_stored(tmp_path, exam, toolchain):
+    script = [Reply("x" * 400, drop_mid_stream=True), Reply(scripted_fence(HELLO_GO))]
+    with ScriptedLLM({"m": script}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), stream=True, retries=1)
+    assert s.ok
+    tries = Store(tmp_path / "out").query("SELECT try, error, response_raw FROM requests ORDER BY id")
+    assert "mid-stream" in tries[0]["error"] and tries[0]["response_raw"].startswith(b"data: ")
+    assert tries[1]["error"] is None
+
+
+def test_an_error_inside_the_stream_is_an_endpoint_error(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply("x" * 400, stream_error="slot unavailable")}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), stream=True, retries=1)
+    assert not s.ok and any("slot unavailable" in e for e in s.errors)
+    assert list(_df(tmp_path / "out", exam)["outcome"]) == ["endpoint_error"]
+    assert Store(tmp_path / "out").query("SELECT COUNT(*) FROM requests")[0][0] == 2   # retried once
+
+
+# -- parallel requests per model --------------------------------------------------------
+
+def _meeting(n: int):
+    """A script whose every request waits until ``n`` requests are in the server at
+    once: a sweep that does not keep ``n`` in flight fails instead of slowing down."""
+    import threading
+
+    barrier = threading.Barrier(n, timeout=10)
+
+    def script(body):
+        barrier.wait()
+        return Reply(scripted_fence(HELLO_GO))
+    return script
+
+
+def test_parallel_keeps_n_requests_in_flight(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": _meeting(2)}, total_slots=2) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1, 2, 3, 4), parallel=2)
+        assert llm.max_in_flight == 2 and not llm.script_errors
+    assert s.ok and s.generated == 4 and s.graded == 4
+    assert sorted(_df(tmp_path / "out", exam)["seed"]) == [1, 2, 3, 4]
+
+
+def test_sequential_sweep_never_overlaps_requests(tmp_path, exam, toolchain):
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO), delay_s=0.05)}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1, 2, 3))
+        assert llm.max_in_flight == 1
+
+
+def test_parallel_stays_model_major(tmp_path, exam, toolchain):
+    models = {m: Reply(scripted_fence(HELLO_GO), delay_s=0.05) for m in ("a", "b", "c")}
+    with ScriptedLLM(models, total_slots=3) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, models=("a", "b", "c"), seeds=(1, 2, 3),
+                      parallel=3)
+        order = [r.json["model"] for r in llm.chat_requests()]
+        assert llm.loads == ["a", "b", "c"]          # each model loaded once: no swap back and forth
+    assert s.ok and order == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+
+
+def test_parallel_more_than_the_server_has_slots_warns(tmp_path, exam, toolchain):
+    with ScriptedLLM({"a": Reply(scripted_fence(HELLO_GO))}, total_slots=1) as llm:
+        s, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("a",), seeds=(1, 2), parallel=4)
+    assert s.ok
+    assert any(e.kind == "warning" and "--parallel 4 but the server has 1 slot" in e.message for e in events)
+
+
+def test_parallel_unknown_model_skipped_others_continue(tmp_path, exam, toolchain):
+    with ScriptedLLM({"good": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, models=("missing", "good"),
+                      seeds=(1, 2, 3, 4), parallel=2)
+    assert [e for e in s.errors if "missing" in e] and len(s.errors) == 1
+    df = _df(tmp_path / "out", exam)
+    assert list(df[df.model == "good"]["outcome"]) == ["ran"] * 4
+    # the two requests in flight when the 404 came are stored; the rest were never sent
+    assert 1 <= len(df[df.model == "missing"]) <= 2
+
+
+def test_parallel_stop_after_endpoint_errors_then_resume(tmp_path, exam, toolchain):
+    seeds = (1, 2, 3, 4, 5, 6)
+    with ScriptedLLM({"m": Reply(status=503)}, total_slots=2) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=seeds, parallel=2, retries=0,
+                      max_endpoint_errors=2)
+        assert s.stopped_early and "2 consecutive endpoint errors" in s.stopped_early
+        sent = len(llm.chat_requests())
+        assert 2 <= sent <= 3                         # at most the requests already in flight
+        llm.set_model("m", Reply(scripted_fence(HELLO_GO)))
+        s2 = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=seeds, parallel=2, retries=0)
+    assert s2.ok and s2.generated == 6 and s2.skipped == 0
+    df = _df(tmp_path / "out", exam)
+    assert sorted(df["seed"]) == list(seeds) and set(df["outcome"]) == {"ran"}   # nothing lost or doubled

@@ -81,6 +81,8 @@ def test_multi_model_example_profiles():
     ('models = ["a"]\n[profiles.b]\ntemperature = 0.5\n', "profiles.b names a model that is not in models"),
     ('models = ["a"]\n[profiles.a]\nchat_template_kwargs = "no"\n', "profiles.a.chat_template_kwargs"),
     ('models = ["a"]\nretries = -1\n', "retries"),
+    ('models = ["a"]\nparallel = 0\n', "parallel: Input should be greater than or equal to 1"),
+    ('models = ["a"]\nstream = "yes please"\n', "stream: Input should be a valid boolean"),
     ('models = ["a"\n', "is not valid TOML"),
     ('models = ["a"]\nmodels = ["b"]\n', "is not valid TOML"),
 ])
@@ -145,6 +147,18 @@ def test_env_over_file_and_flag_over_env(tmp_path):
     assert cfg.out_dir == Path("flagout") and cfg.sources["endpoint"] == "flag"
 
 
+def test_parallel_and_stream_precedence(tmp_path):
+    path = _write(tmp_path, "    parallel = 2\n    stream = true" + FILE)
+    cfg = resolve(Flags(), config_path=path, env={}).config
+    assert (cfg.parallel, cfg.stream) == (2, True) and cfg.sources["parallel"] == "file"
+    cfg = resolve(Flags(), config_path=path, env={"SWEEP_PARALLEL": "3", "SWEEP_STREAM": "0"}).config
+    assert (cfg.parallel, cfg.stream) == (3, False) and cfg.sources["stream"] == "env:SWEEP_STREAM"
+    cfg = resolve(Flags(parallel=4, stream=True), config_path=path, env={"SWEEP_PARALLEL": "3"}).config
+    assert (cfg.parallel, cfg.stream) == (4, True)
+    assert resolve(Flags(), config_path=_write(tmp_path, FILE, "plain.toml"), env={}).config.parallel == 1
+    assert cfg.to_json()["parallel"] == 4 and cfg.to_json()["stream"] is True     # stored with the run
+
+
 def test_empty_env_var_is_unset(tmp_path):
     cfg = resolve(Flags(), config_path=_write(tmp_path, FILE), env={"SWEEP_ENDPOINT": ""}).config
     assert cfg.endpoint == "http://file:1"
@@ -189,6 +203,9 @@ def test_profiles_unused_after_model_override_warn(tmp_path):
     (Flags(endpoint="http://x", models=("m",), seeds="1,x"), {}, "--seeds"),
     (Flags(endpoint="http://x", models=("m",)), {"SWEEP_RETRIES": "many"}, "SWEEP_RETRIES='many'"),
     (Flags(endpoint="http://x", models=("m",), grading_workers=0), {}, "--grading-workers must be at least 1"),
+    (Flags(endpoint="http://x", models=("m",), parallel=0), {}, "--parallel must be at least 1"),
+    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_PARALLEL": "0"}, "parallel (env:SWEEP_PARALLEL) must be"),
+    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_STREAM": "maybe"}, "SWEEP_STREAM='maybe'"),
     (Flags(endpoint="http://x", models=("m", "m")), {}, "given twice"),
     (Flags(endpoint="http://x", models=("all", "m")), {}, "--model all stands alone"),
 ])

@@ -1,0 +1,162 @@
+"""The chat client: streamed answers over real loopback HTTP (the scripted
+llama-server), and the stream parser on a table of real-world shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.client import ChatClient, RawExchange, Sampling, parse_response, parse_stream, sse_events
+from harness.errors import EndpointHTTPError, EndpointTimeout, EndpointUnreachable, MalformedResponse
+from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+from tests.helpers import HELLO_GO
+
+MESSAGES = [{"role": "user", "content": "Write hello world in Go."}]
+
+
+def _send(llm: ScriptedLLM, *, stream: bool, timeout_s: float = 10) -> RawExchange:
+    with ChatClient(llm.url, timeout_s=timeout_s) as client:
+        return client.send(client.build_body("m", MESSAGES, 7, Sampling(max_tokens=2000), stream=stream))
+
+
+def test_stream_body_asks_for_usage():
+    body = ChatClient.build_body("m", MESSAGES, 1, Sampling(), stream=True)
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert "stream" not in ChatClient.build_body("m", MESSAGES, 1, Sampling())
+
+
+@pytest.mark.parametrize("reply", [
+    Reply(scripted_fence(HELLO_GO), reasoning_content="Let me think about fmt."),
+    Reply("```go\n" + HELLO_GO, finish_reason="length", completion_tokens=12),
+    Reply("", reasoning_content="only thinking"),
+    Reply(scripted_fence(HELLO_GO), cached_tokens=3, draft_n=20, draft_n_accepted=15),
+])
+def test_streamed_and_plain_answers_parse_alike(reply):
+    with ScriptedLLM({"m": reply}) as llm:
+        plain = parse_response(_send(llm, stream=False))
+        raw = _send(llm, stream=True)
+        streamed = parse_response(raw)
+        assert llm.chat_requests()[1].json["stream"] is True
+    assert raw.streamed and raw.body.rstrip().endswith(b"data: [DONE]")
+    assert streamed.content == plain.content
+    assert streamed.reasoning_content == plain.reasoning_content
+    assert streamed.finish_reason == plain.finish_reason
+    assert streamed.usage["completion_tokens"] == plain.usage["completion_tokens"]
+    for k in ("predicted_n", "prompt_n", "cache_n", "draft_n", "draft_n_accepted"):
+        assert streamed.timings.get(k) == plain.timings.get(k), k
+
+
+def test_time_to_first_token_is_measured_only_when_streaming():
+    # 0.6 s of scripted generation: the first token comes early, the stream ends late
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO), delay_s=0.6)}) as llm:
+        raw = _send(llm, stream=True)
+        plain = _send(llm, stream=False)
+    assert raw.ttft_s is not None and 0 < raw.ttft_s < raw.wall_s
+    assert raw.wall_s >= 0.55
+    assert plain.ttft_s is None and not plain.streamed
+
+
+def test_error_event_inside_the_stream():
+    with ScriptedLLM({"m": Reply("x" * 400, stream_error="CUDA error: out of memory")}) as llm:
+        raw = _send(llm, stream=True)
+    assert raw.status == 200 and raw.streamed
+    with pytest.raises(EndpointHTTPError, match="error in the stream .*CUDA error") as e:
+        parse_response(raw)
+    assert e.value.status == 500 and e.value.retryable
+
+
+def test_connection_dropped_mid_stream_keeps_the_partial_bytes():
+    with ScriptedLLM({"m": Reply("x" * 400, drop_mid_stream=True)}) as llm:
+        with pytest.raises(EndpointUnreachable, match="connection dropped .*mid-stream") as e:
+            _send(llm, stream=True)
+    assert e.value.retryable
+    assert e.value.partial is not None and e.value.partial.startswith(b"data: ")
+
+
+def test_a_stream_that_outlasts_the_request_timeout():
+    # Chunks keep coming (so no read ever times out), but the whole answer takes 3 s.
+    with ScriptedLLM({"m": Reply("x" * 800, delay_s=3.0)}) as llm:
+        with pytest.raises(EndpointTimeout, match="did not finish streaming within 1s") as e:
+            _send(llm, stream=True, timeout_s=1.0)
+    assert e.value.partial
+
+
+def test_http_errors_before_the_stream_are_plain_answers():
+    with ScriptedLLM({"m": Reply(status=503)}) as llm:
+        raw = _send(llm, stream=True)
+    assert raw.status == 503 and not raw.streamed
+    assert json.loads(raw.body)["error"]["code"] == 503
+
+
+# -- the stream parser, on shapes seen in the field -------------------------------------
+
+def _raw(text: str, streamed: bool = True) -> RawExchange:
+    return RawExchange("http://x/v1/chat/completions", 200, text.encode(), 1.0, streamed=streamed)
+
+
+def _ev(obj: object) -> str:
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+def _delta(**d: object) -> dict:
+    return {"choices": [{"index": 0, "finish_reason": None, "delta": d}]}
+
+
+FINISH = {"choices": [{"index": 0, "finish_reason": "stop", "delta": {}}]}
+
+
+def test_parser_joins_deltas_and_reads_the_last_chunks():
+    text = (_ev(_delta(role="assistant", content=None)) + _ev(_delta(reasoning_content="hm")) +
+            _ev(_delta(content="pack")) + _ev(_delta(content="age main")) + _ev(FINISH) +
+            _ev({"choices": [], "usage": {"completion_tokens": 4}, "timings": {"predicted_n": 4}}) +
+            "data: [DONE]\n\n")
+    r = parse_stream(_raw(text))
+    assert (r.content, r.reasoning_content, r.finish_reason) == ("package main", "hm", "stop")
+    assert r.usage == {"completion_tokens": 4} and r.timings == {"predicted_n": 4}
+
+
+@pytest.mark.parametrize("text", [
+    # CRLF line ends, keep-alive comments, "data:" without a space
+    ": ping\r\n\r\ndata:" + json.dumps(_delta(content="ok")) + "\r\n\r\n" + "data:" + json.dumps(FINISH) + "\r\n\r\n",
+    # no [DONE] (some servers end the body after the finish chunk)
+    _ev(_delta(content="ok")) + _ev(FINISH),
+    # Ollama / LM Studio: "reasoning" instead of "reasoning_content"
+    _ev(_delta(reasoning="t")) + _ev(_delta(content="ok")) + _ev(FINISH) + "data: [DONE]\n\n",
+    # event and id fields around the data
+    "event: message\nid: 1\n" + _ev(_delta(content="ok")) + _ev(FINISH) + "data: [DONE]\n\n",
+])
+def test_parser_accepts_real_world_variants(text):
+    r = parse_stream(_raw(text))
+    assert r.content == "ok" and r.finish_reason == "stop"
+
+
+@pytest.mark.parametrize("text, error, needle", [
+    (_ev(_delta(content="ok")) + "data: [DONE]\n\n", MalformedResponse, "without a finish_reason"),
+    (_ev(_delta(content="ok")), MalformedResponse, "stopped after 1 chunk"),
+    ("data: {not json\n\n", MalformedResponse, "not JSON"),
+    (_ev(["a list"]), MalformedResponse, "not an object"),
+    (_ev({"id": "x"}), MalformedResponse, "without choices"),
+    (_ev(_delta(content=["parts"])), MalformedResponse, "non-text content"),
+    (_ev(_delta(content="a")) + _ev({"error": {"code": 400, "message": "context size exceeded"}}),
+     EndpointHTTPError, "context size exceeded"),
+    ("", MalformedResponse, "after 0 chunk"),
+])
+def test_parser_rejects_broken_streams(text, error, needle):
+    with pytest.raises(error, match=needle):
+        parse_stream(_raw(text))
+
+
+def test_an_in_stream_400_is_not_retried():
+    with pytest.raises(EndpointHTTPError) as e:
+        parse_stream(_raw(_ev({"error": {"code": 400, "message": "bad"}})))
+    assert e.value.status == 400 and not e.value.retryable
+
+
+def test_a_server_that_ignores_stream_is_read_as_json():
+    body = {"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "ok"}}]}
+    assert parse_response(_raw(json.dumps(body), streamed=False)).content == "ok"
+
+
+def test_sse_events_joins_multiline_data():
+    assert sse_events(b"data: a\ndata: b\n\ndata: c\n") == ["a\nb", "c"]

@@ -8,6 +8,11 @@ answer, which nothing can overlap. The ratio wall / floor should be <= 1.05.
 
     python benchmarks/sweep_overlap.py                      # 3 tasks x 4 seeds, 1.0 s each
     python benchmarks/sweep_overlap.py --delay 0.5 --seeds 8 --workers 2
+    python benchmarks/sweep_overlap.py --parallel 2        # a server with 2 slots
+
+With ``--parallel N`` the scripted server has N slots and the sweep keeps N requests
+in flight: generation then costs ceil(cells / N) delays, and that is the floor's
+first term.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--delay", type=float, default=1.0, help="seconds per generation (default 1.0)")
     ap.add_argument("--seeds", type=int, default=4, help="seeds per task (default 4)")
     ap.add_argument("--workers", type=int, default=2, help="grading workers (default 2)")
+    ap.add_argument("--parallel", type=int, default=1, help="requests in flight (server slots; default 1)")
     ap.add_argument("--goal", type=float, default=1.05, help="exit 1 when the ratio is above this")
     args = ap.parse_args(argv)
 
@@ -49,10 +55,11 @@ def main(argv: list[str]) -> int:
     tc = gotool.resolve()
     tc.prewarm(race=tc.race_available())          # a sweep's CLI does this before the sweep too
     seeds = tuple(range(1, args.seeds + 1))
-    with tempfile.TemporaryDirectory(prefix="sweep-overlap-") as tmp, ScriptedLLM({"bench": answer}) as llm:
+    with tempfile.TemporaryDirectory(prefix="sweep-overlap-") as tmp, ScriptedLLM({"bench": answer},
+                                                                               total_slots=args.parallel) as llm:
         cfg = RunConfig(endpoint=llm.url, models=("bench",), exams=(exam.id,), seeds=seeds,
                         sampling=Sampling(temperature=1.0, max_tokens=4096), out_dir=Path(tmp),
-                        grading_workers=args.workers, retries=0, request_timeout_s=60)
+                        grading_workers=args.workers, retries=0, request_timeout_s=60, parallel=args.parallel)
         store = Store(cfg.out_dir)
         try:
             with ChatClient(llm.url, timeout_s=60) as client:
@@ -64,15 +71,18 @@ def main(argv: list[str]) -> int:
                                " ORDER BY a.id DESC LIMIT 1")[0]
             grade_times = [r[0] for r in store.query("SELECT duration_s FROM grades")]
             outcomes = summary.outcomes
+            in_flight = llm.max_in_flight
         finally:
             store.close()
     cells = len(seeds) * len(exam.tasks)
-    delays = cells * args.delay
+    delays = -(-cells // args.parallel) * args.delay       # ceil(cells / parallel) rounds of delays
     floor = delays + last["duration_s"]
     ratio = wall / floor
     print(f"cells:                    {cells} ({len(exam.tasks)} tasks x {len(seeds)} seeds), "
           f"{args.workers} grading worker(s), outcomes {dict(outcomes)}")
-    print(f"sum of generation delays: {delays:.2f} s")
+    print(f"requests in flight:       {in_flight} at most (--parallel {args.parallel})")
+    print(f"generation delays:        {delays:.2f} s" + (f" ({cells} x {args.delay:g} s / {args.parallel} slots)"
+                                                          if args.parallel > 1 else ""))
     print(f"last grading time:        {last['duration_s']:.2f} s "
           f"(grading per answer: mean {sum(grade_times) / len(grade_times):.2f} s, max {max(grade_times):.2f} s)")
     print(f"sweep wall time:          {wall:.2f} s")

@@ -177,7 +177,11 @@ class ChatClient:
         first = _FirstToken()
         ttft: float | None = None
         try:
-            with self._http.stream("POST", url, content=json.dumps(body).encode("utf-8")) as resp:
+            # A connection of its own: llama-server (cpp-httplib) closes a connection after
+            # a stream ends, and reusing it raced with that close ("disconnected without
+            # sending a response" on the next request).
+            with self._http.stream("POST", url, content=json.dumps(body).encode("utf-8"),
+                                   headers={"Connection": "close"}) as resp:
                 streamed = "text/event-stream" in resp.headers.get("content-type", "").lower()
                 for piece in resp.iter_bytes():
                     buf += piece

@@ -109,6 +109,36 @@ def test_same_seed_same_answer_other_seed_other_answer(server, tmp_path, toolcha
     assert a[1] != a[2], "two seeds gave the same answer"
 
 
+def test_streamed_and_parallel_sweeps_on_a_two_slot_server(pieces, tmp_path, toolchain):
+    binary, model = pieces
+    exam = make_tiny_exam(tmp_path / "exams")
+    kw = {"max_tokens": 48, "timeout_s": 180}
+    with LocalServer(model, binary=binary, ctx_size=2048, parallel=2) as srv:
+        assert srv.record()["total_slots"] == 2 and srv.record()["n_ctx"] == 2048   # per slot
+        runs = {
+            "plain": run_sweep(srv.url, tmp_path / "plain", exam, toolchain, models=(srv.model_id,),
+                               seeds=(1, 2), **kw),
+            "stream": run_sweep(srv.url, tmp_path / "stream", exam, toolchain, models=(srv.model_id,),
+                                seeds=(1, 2), stream=True, **kw),
+            "par": run_sweep(srv.url, tmp_path / "par", exam, toolchain, models=(srv.model_id,),
+                             seeds=(1, 2, 3, 4), stream=True, parallel=2, **kw),
+        }
+    for name, s in runs.items():
+        assert s.ok, (name, s.errors)
+    plain, streamed, par = (_df(tmp_path / name, exam) for name in runs)
+    # The real server's stream, assembled, is the very answer it gives unstreamed.
+    assert dict(zip(streamed["seed"], streamed["content"])) == dict(zip(plain["seed"], plain["content"]))
+    assert list(streamed["finish_reason"]) == list(plain["finish_reason"])
+    assert [u["completion_tokens"] for u in streamed["usage"]] == [u["completion_tokens"] for u in plain["usage"]]
+    assert (streamed["tps_source"] == "timings").all()
+    assert ((streamed["ttft_s"] > 0) & (streamed["ttft_s"] < streamed["wall_s"])).all()
+    assert plain["ttft_s"].isna().all()
+    assert sorted(par["seed"]) == [1, 2, 3, 4] and set(par["outcome"]) <= MODEL_OUTCOMES
+    assert par["ttft_s"].notna().all()
+    speed = report.build(par).speed
+    assert speed is not None and speed.records[0]["ttft_n"] == 4
+
+
 def test_server_killed_mid_sweep_then_resume(pieces, tmp_path, toolchain):
     binary, model = pieces
     exam = make_tiny_exam(tmp_path / "exams")

@@ -36,6 +36,7 @@ class LogEntry:
     usage: dict[str, Any] | None
     timings: dict[str, Any] | None
     wall_s: float | None
+    ttft_s: float | None                  # streamed: time to the first generated token
     error: str | None
     outcome: str                          # the grade's outcome, else the generation's
     points: float | None
@@ -100,7 +101,7 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
             finish_reason=a["finish_reason"], content=a["content"], reasoning_content=a["reasoning_content"],
             extracted_code=a["extracted_code"], extraction_method=a["extraction_method"],
             extraction_note=a["extraction_note"], usage=_json(a["usage_json"]), timings=_json(a["timings_json"]),
-            wall_s=a["wall_s"], error=a["error"],
+            wall_s=a["wall_s"], ttft_s=a["ttft_s"], error=a["error"],
             outcome=grade["outcome"] if grade is not None else a["gen_outcome"],
             points=grade["points"] if grade is not None else None,
             max_points=grade["max_points"] if grade is not None else None,
@@ -141,6 +142,11 @@ def render(e: LogEntry) -> str:
         facts.append(f"{speed:.1f} tok/s")
     if e.wall_s is not None:
         facts.append(f"{e.wall_s:.1f}s")
+    if e.ttft_s is not None:
+        facts.append(f"streamed, first token after {e.ttft_s:.2f}s")
+    drafted = (e.timings or {}).get("draft_n")
+    if isinstance(drafted, int) and drafted > 0:
+        facts.append(f"draft {(e.timings or {}).get('draft_n_accepted', 0)}/{drafted} accepted")
     lines.append(f"answer: {', '.join(facts)}; {e.tries} HTTP exchange(s)"
                  + (f", last HTTP {e.http_status}" if e.http_status is not None else ""))
     if e.request is not None:

@@ -116,3 +116,15 @@ def test_cli_json_and_text(results):
 def test_cli_on_a_dir_without_results(tmp_path):
     r = _sweep("logs", str(tmp_path))
     assert r.returncode == 2 and "holds no sweep results" in r.stderr
+
+
+def test_streamed_attempt_shows_first_token_and_drafts(tmp_path, toolchain):
+    exam = make_tiny_exam(tmp_path / "exams")
+    reply = Reply(scripted_fence(HELLO_GO), delay_s=0.2, draft_n=8, draft_n_accepted=6)
+    with ScriptedLLM({"m": reply}) as llm:
+        assert run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), stream=True).ok
+    [e] = _read(tmp_path / "out")
+    assert e.ttft_s is not None and 0 < e.ttft_s < e.wall_s
+    assert e.to_json()["ttft_s"] == e.ttft_s
+    text = logs.render(e)
+    assert f"streamed, first token after {e.ttft_s:.2f}s" in text and "draft 6/8 accepted" in text

@@ -34,8 +34,15 @@ from harness.errors import (
     EndpointTimeout,
     EndpointUnreachable,
     MalformedResponse,
+    ModelLoadFailed,
     UnknownModel,
 )
+
+# What llama-swap says when a model's server does not start (v218+: 500 "unspecific
+# error: ..."; <= v217: 502 "unable to start process" / 500 "error swapping process
+# group"). "model unloaded" (also a 500) is not among them: that one is transient.
+LOAD_FAILURES = ("health check timed out", "upstream command exited", "exited prematurely",
+                 "unable to start process", "error swapping process group")
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,9 @@ def error_for(raw: RawExchange, *, model: str | None) -> EndpointError:
     if unknown and model is not None:
         return UnknownModel(f"the endpoint does not serve model '{model}' (HTTP {raw.status}: {message or 'not found'})",
                             hint="run `sweep models --endpoint URL` to list what it serves")
+    if raw.status >= 500 and model is not None and any(f in low for f in LOAD_FAILURES):
+        return ModelLoadFailed(f"model '{model}' failed to load (HTTP {raw.status}: {message})", status=raw.status,
+                               hint="see the llama-swap log (GET /logs) for why its server did not start")
     return EndpointHTTPError(f"HTTP {raw.status} from {raw.url}: {message or '(empty body)'}", status=raw.status)
 
 

@@ -16,7 +16,9 @@ attempt (see ``harness.results.Outcome``).
     │   ├── EndpointTimeout       no complete answer within the request timeout
     │   ├── UnknownModel          404 (or llama-swap <= v217's 400) for the model id
     │   ├── EndpointHTTPError     any other non-2xx status, or an error event inside a
-    │   │                         stream; ``retryable`` for 429/5xx
+    │   │   │                     stream; ``retryable`` for 429/5xx
+    │   │   └── ModelLoadFailed   llama-swap could not start the model's server (health
+    │   │                         check timed out, command exited): the model is skipped
     │   └── MalformedResponse     2xx whose body is not the chat-completions shape, or a
     │                             stream that ends without a finish_reason
     ├── GradingError           our own infrastructure failed while grading
@@ -88,6 +90,15 @@ class EndpointHTTPError(EndpointError):
         super().__init__(message, hint=hint)
         self.status = status
         self.retryable = status == 429 or status >= 500
+
+
+class ModelLoadFailed(EndpointHTTPError):
+    """The swapper answered that the model's server did not start. Not retried in
+    the same run: another try would wait the whole health-check time-out again."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, status=status, hint=hint)
+        self.retryable = False
 
 
 class MalformedResponse(EndpointError):

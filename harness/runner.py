@@ -33,6 +33,7 @@ from harness.errors import (
     ConflictError,
     EndpointError,
     EndpointUnreachable,
+    ModelLoadFailed,
     SweepError,
     UnknownModel,
 )
@@ -263,7 +264,7 @@ class Sweep:
         sampling = self.cfg.sampling_for(key.model).to_body()
         try:
             att, tps, wall = self._generate(run_id, key, exam, task, sampling, state)
-        except UnknownModel as e:
+        except (UnknownModel, ModelLoadFailed) as e:
             self._store_endpoint_error(run_id, key, sampling, e, summary)
             with self._lock:
                 first = key.model not in state.skip_models
@@ -373,7 +374,7 @@ class Sweep:
                     row = self.store.attempt(key)
                     assert row is not None and row.id == att_id
                     return row, _decode_tps(chat, raw.wall_s), raw.wall_s
-            if (isinstance(last, UnknownModel) or not last.retryable or attempt_no > self.cfg.retries
+            if (isinstance(last, (UnknownModel, ModelLoadFailed)) or not last.retryable or attempt_no > self.cfg.retries
                     or state.stop.is_set()):
                 raise last
             wait = self.cfg.retry_backoff_s * (2 ** (attempt_no - 1))

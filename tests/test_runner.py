@@ -404,3 +404,38 @@ def test_parallel_stop_after_endpoint_errors_then_resume(tmp_path, exam, toolcha
     assert s2.ok and s2.generated == 6 and s2.skipped == 0
     df = _df(tmp_path / "out", exam)
     assert sorted(df["seed"]) == list(seeds) and set(df["outcome"]) == {"ran"}   # nothing lost or doubled
+
+
+# -- a model whose server does not start ------------------------------------------------
+
+LOAD_FAILED = [
+    # llama-swap v218-v250 (JSON, error as a string)
+    Reply(status=500, raw_body=b'{"src":"llama-swap","error":"unspecific error: health check timed out after 2m0s"}'),
+    # llama-swap HEAD (OpenAI envelope)
+    Reply(status=500, raw_body=b'{"src":"llama-swap","error":{"message":"unspecific error: upstream command exited '
+                               b'prematurely","type":"server_error","param":null,"code":"internal_error"}}'),
+    # llama-swap <= v217 (plain text)
+    Reply(status=502, raw_body=b"unable to start process: exit status 1"),
+]
+
+
+@pytest.mark.parametrize("failed", LOAD_FAILED)
+def test_a_model_that_fails_to_load_is_skipped_and_the_sweep_goes_on(tmp_path, exam, toolchain, failed):
+    with ScriptedLLM({"broken": failed, "good": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, models=("broken", "good"), seeds=(1, 2, 3),
+                      retries=3, max_endpoint_errors=2)
+        sent = [r.json["model"] for r in llm.chat_requests()]
+    assert sent.count("broken") == 1                      # not retried, no further cells tried
+    assert s.stopped_early is None and len(s.errors) == 1
+    assert "model 'broken' failed to load" in s.errors[0]
+    df = _df(tmp_path / "out", exam)
+    assert list(df[df.model == "good"]["outcome"]) == ["ran"] * 3
+    assert list(df[df.model == "broken"]["outcome"]) == ["endpoint_error"]
+
+
+def test_a_model_unloaded_while_queued_is_retried():
+    from harness.client import RawExchange, error_for
+
+    raw = RawExchange("u", 500, b'{"src":"llama-swap","error":"unspecific error: r: model unloaded"}', 0.1)
+    e = error_for(raw, model="m")
+    assert type(e).__name__ == "EndpointHTTPError" and e.retryable

@@ -10,6 +10,9 @@ real builds and real checks without any LLM:
 * ``scripted-rambler`` shows the failure classes a real sweep meets: its thinking
   eats the whole token budget (``truncated``), it answers in prose only
   (``no_code``), or it thinks first and then answers with the reference.
+
+Answers are streamed, as ``sweep run --stream`` does, so the report's speed table
+shows time to first token too.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def run_demo(out_dir: Path | None, *, run: Callable[[RunConfig], Any],
 
             cfg = RunConfig(endpoint=llm.url, models=MODELS, exams=tuple(e.id for e in exams),
                             out_dir=out_dir, sampling=Sampling(temperature=1.0, max_tokens=max_tokens),
-                            retries=0, request_timeout_s=60)
+                            retries=0, request_timeout_s=60, stream=True)   # streamed: the speed table shows TTFT
             return run(cfg)
     finally:
         if tmp is not None:

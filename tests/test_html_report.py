@@ -73,6 +73,8 @@ def test_html_report_displays_in_headless_chromium(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"wrote {page}" in r.stderr and "## go-basics v1" in r.stdout
+    assert "## Speed" in r.stdout and 'id="speed"' in page.read_text()    # the demo streams: TTFT is shown
+    assert "not streamed" not in r.stdout
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(page, ARTIFACTS / "report.html")
     png = ARTIFACTS / "report.png"

@@ -27,6 +27,7 @@ _HARNESS_DIR = Path(__file__).resolve().parent
 # Harness source files whose content is part of every exam's grader hash: a change
 # to how we build or run answers is a grader change.
 GRADER_SOURCES = ("grading.py", "checkkit.py", "gotool.py", "proc.py", "extract.py", "sandbox.py", "driver.py")
+GRADING_MOCKS = ("metrics.py",)
 
 
 class _Strict(BaseModel):
@@ -190,7 +191,7 @@ class Exam:
     @cached_property
     def grader_hash(self) -> str:
         """sha256 of everything that decides a grade (12 hex digits): the manifest
-        (cases, limits, points), the exam's Python checks, the mock servers and the harness modules
+        (cases, limits, points), the exam's Python checks, the metrics mock and the harness modules
         that build, run and check answers. Docs, prompts and the reference and
         variant sources do not grade answers and are left out."""
         h = hashlib.sha256()
@@ -203,9 +204,12 @@ class Exam:
             if f.exists():
                 h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
         # The mock servers that behavioural checks drive decide grades too.
-        for f in sorted((_HARNESS_DIR.parent / "mock_server").glob("*.py")) if (
-                _HARNESS_DIR.parent / "mock_server").is_dir() else []:
-            h.update(b"mock_server/" + f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        # The mock servers checks run against (the scripted LLM server is not one: it
+        # stands in for the model endpoint and grades nothing).
+        for name in GRADING_MOCKS:
+            f = _HARNESS_DIR.parent / "mock_server" / name
+            if f.exists():
+                h.update(b"mock_server/" + f.name.encode() + b"\0" + f.read_bytes() + b"\0")
         return h.hexdigest()[:12]
 
 

@@ -55,3 +55,36 @@ def test_manifest_typos_are_caught(tmp_path):
     (dst / "exam.toml").write_text(broken.replace('fail = ["case:does-not-exist""', 'fail = ["case:does-not-exist", "'))
     with pytest.raises(ExamError, match="unknown check"):
         load_exam(dst)
+
+
+def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
+    """The hash changes with the manifest, the exam's checks, the grading modules and
+    the metrics mock; not with prompts, reference sources or the scripted LLM server."""
+    import shutil
+
+    from harness import exams as exams_mod
+
+    src_root = exams_mod._HARNESS_DIR.parent
+    for d in ("harness", "mock_server"):
+        shutil.copytree(src_root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__", "_exams"))
+    exam_dir = tmp_path / "exams" / "go-basics"
+    shutil.copytree(all_exams()[0].root.parent / "go-basics", exam_dir)
+    monkeypatch.setattr(exams_mod, "_HARNESS_DIR", tmp_path / "harness")
+
+    def digest() -> str:
+        return load_exam(exam_dir).grader_hash
+
+    def touch(path):
+        path.write_text(path.read_text() + "\n# changed\n")
+
+    base = digest()
+    for unrelated in (tmp_path / "mock_server" / "llm.py", tmp_path / "mock_server" / "llm_handler.py",
+                      tmp_path / "harness" / "report.py", next(exam_dir.glob("prompts/*")),
+                      exam_dir / "README.md"):
+        touch(unrelated)
+        assert digest() == base, unrelated.name
+    for grading in (tmp_path / "mock_server" / "metrics.py", tmp_path / "harness" / "grading.py",
+                    tmp_path / "harness" / "sandbox.py", exam_dir / "exam.toml"):
+        touch(grading)
+        assert digest() != base, grading.name
+        base = digest()

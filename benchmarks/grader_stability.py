@@ -33,7 +33,6 @@ from harness.exams import find_exam  # noqa: E402
 from harness.grading import grade_source  # noqa: E402
 from harness.validate import Expectation, expectations, source_of  # noqa: E402
 
-
 # A pure-Python busy loop that also ends when its parent (this script) is gone.
 BUSY_LOOP = """
 import os

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -21,9 +22,14 @@ _RC = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.s
        "font.family": ["DejaVu Sans", "sans-serif"]}
 
 
+def _rc(extra: dict[str, object] | None = None) -> Any:
+    """The plots' rc settings (typed Any: matplotlib's stubs want literal keys)."""
+    return {**_RC, **(extra or {})}
+
+
 def _svg(fig: Figure, salt: str) -> str:
     buf = io.StringIO()
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"exam-sweep-{salt}"}):
+    with matplotlib.rc_context(_rc({"svg.hashsalt": f"exam-sweep-{salt}"})):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
     return text[text.index("<svg"):]
@@ -48,10 +54,10 @@ def score_vs_speed(sums: list[ModelSummary], sizes: dict[str, int | None], salt:
     pts = [(s, s.decode_tps, s.mean) for s in sums if s.decode_tps is not None and s.mean is not None]
     if not pts:
         return None
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=(6.0, 4.0))
         ax = fig.subplots()
-        known = [sizes.get(s.model) for s, _, _ in pts if sizes.get(s.model)]
+        known = [size for s, _, _ in pts if (size := sizes.get(s.model))]
         biggest = max(known) if known else None
         front = pareto_front([(x, y) for _, x, y in pts])
         fx = [pts[i][1] for i in front]
@@ -94,7 +100,7 @@ def check_heatmap(rates: pd.DataFrame, models: list[str], salt: str) -> str | No
     rows = [m for m in models if any((m, t, c) in cell for t, c in cols)]
     grid = [[(cell[(m, t, c)][0] / cell[(m, t, c)][1]) if (m, t, c) in cell and cell[(m, t, c)][1] else float("nan")
              for t, c in cols] for m in rows]
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=(max(4.0, 0.55 * len(cols) + 2.5), max(1.6, 0.42 * len(rows) + 1.4)))
         ax = fig.subplots()
         # pcolormesh, not imshow: vector cells instead of an embedded bitmap.
@@ -128,7 +134,7 @@ def seed_strip(sums: list[ModelSummary], salt: str) -> str | None:
     if not shown:
         return None
     mx = shown[0].max_points
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=(6.0, max(1.8, 0.45 * len(shown) + 1.2)))
         ax = fig.subplots()
         for i, s in enumerate(shown):

@@ -27,9 +27,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -130,7 +131,7 @@ _PRLIMIT = shutil.which("prlimit") if os.name == "posix" else None
 class _Capture:
     """Reads one pipe to EOF in a thread, keeping at most ``cap`` bytes."""
 
-    def __init__(self, stream, cap: int, on_overflow) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, stream: IO[bytes], cap: int, on_overflow: Callable[[], None]) -> None:
         self._stream = stream
         self._cap = cap
         self._on_overflow = on_overflow
@@ -213,6 +214,7 @@ class Process:
         self.output_limited = False
         self.timed_out = False
         self._returncode: int | None = None
+        assert self._popen.stdout is not None and self._popen.stderr is not None   # both are PIPE
         self._out = _Capture(self._popen.stdout, limits.output_bytes, self._overflow)
         self._err = _Capture(self._popen.stderr, limits.output_bytes, self._overflow)
         if stdin is not None:

@@ -370,7 +370,8 @@ class Sweep:
                         run_id, key, sampling=sampling, request_id=req_id, gen_outcome=gen,
                         finish_reason=chat.finish_reason, content=chat.content,
                         reasoning_content=chat.reasoning_content, usage=chat.usage, timings=chat.timings,
-                        wall_s=raw.wall_s, ttft_s=raw.ttft_s, extracted_code=code, extraction_method=method, extraction_note=note)
+                        wall_s=raw.wall_s, ttft_s=raw.ttft_s, extracted_code=code, extraction_method=method,
+                        extraction_note=note)
                     row = self.store.attempt(key)
                     assert row is not None and row.id == att_id
                     return row, _decode_tps(chat, raw.wall_s), raw.wall_s

@@ -314,6 +314,7 @@ def resolve(
     exams_value = pick("exams", flags.exams or None, sf.exams, None)
     if isinstance(exams_value, str):
         exams_value = [e.strip() for e in exams_value.split(",") if e.strip()]
+    exams: tuple[str, ...]
     if exams_value is None:
         exams = DEFAULT_EXAMS
     elif sources["exams"] == "file":
@@ -322,6 +323,7 @@ def resolve(
         exams = tuple(exams_value)
 
     seeds_value = pick("seeds", flags.seeds, sf.seeds, None)
+    seeds: tuple[int, ...]
     if seeds_value is None:
         seeds = DEFAULT_SEEDS
     elif isinstance(seeds_value, list):

@@ -20,8 +20,8 @@ from mock_server.llm_replies import (
     _ERROR_TYPES,
     BUILD_INFO,
     CHARS_PER_TOKEN,
-    Reply,
     RecordedRequest,
+    Reply,
     _Answer,
     _HTTPError,
     _max_tokens,
@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             ids = [upstream] if upstream else owner.models
             self._json(200, {"object": "list", "data": [owner._model_entry(m) for m in ids]})
         elif path == "/props":
-            model = upstream or (query.get("model") or [None])[0]
+            model = upstream or (query.get("model") or [""])[0] or None
             if model is None and not swap and len(owner.models) == 1:
                 model = owner.models[0]
             if model is None:

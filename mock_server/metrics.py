@@ -238,7 +238,7 @@ class _Listener:
     get refused) and reopened on the same port. While closed, a bound but not
     listening socket keeps the port reserved, so nothing else can take it."""
 
-    def __init__(self, host: str, port: int, handle: Callable[[socket.socket, Any], None], name: str) -> None:
+    def __init__(self, host: str, port: int, handle: Callable[[socket.socket, Any], object], name: str) -> None:
         self.host = host
         self._handle = handle
         self._name = name

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.exams import all_exams, load_exam
 from harness.errors import ExamError
+from harness.exams import all_exams, load_exam
 from harness.grading import grade_source
 from harness.validate import Verdict, expectations, source_of
 

@@ -561,6 +561,7 @@ class TestVerdict:
         r = paired_comparison(a, b, max_points=15)
         text = verdict(r, "A", "B", "ex", cells_per_seed=30)
         assert text.startswith("Cannot separate A and B on ex with 3 seeds (90 paired cells) (mean +0.0 points")
-        assert text.endswith("already had about 80% power to detect a difference of 1.0 point, so any real difference is probably smaller")
+        assert text.endswith("already had about 80% power to detect a difference of 1.0 point, "
+                             "so any real difference is probably smaller")
         r2 = paired_comparison([12, 9, 13] * 2, [10, 10, 10] * 2, max_points=15)
         assert "with 2 seeds (6 paired cells)" in verdict(r2, "A", "B", "ex", cells_per_seed=3)

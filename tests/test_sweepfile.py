@@ -251,7 +251,7 @@ def test_model_all_lists_the_endpoint(tmp_path):
 
 def test_sweep_run_with_config_file(tmp_path):
     exam = make_tiny_exam(tmp_path / "exams")
-    path = _write(tmp_path, f"""
+    path = _write(tmp_path, """
         models = ["think", "nothink"]
         exams = ["exams/tiny"]          # a directory, relative to this file
         seeds = [1]
@@ -262,7 +262,7 @@ def test_sweep_run_with_config_file(tmp_path):
         max_tokens = 2000
         [profiles.nothink]
         temperature = 0.7
-        chat_template_kwargs = {{ enable_thinking = false }}
+        chat_template_kwargs = { enable_thinking = false }
     """)
     assert (tmp_path / "exams" / "tiny") == exam.root
     with ScriptedLLM({"think": Reply(scripted_fence(HELLO_GO)), "nothink": Reply(scripted_fence(HELLO_GO))}) as llm:

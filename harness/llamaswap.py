@@ -74,6 +74,9 @@ class ModelInfo:
     strip_params: tuple[str, ...] = ()
     cmd: str = ""                        # after macro expansion, comment lines dropped
     group: str | None = None             # llama-swap swap group
+    slots: int | None = None             # llama-server --parallel/-np in cmd (None: not given; the
+    #                                      server then picks: 1 in older builds, "auto" (4) in newer)
+    send_loading_state: bool = False     # sendLoadingState (global, or the model's own)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class ModelInfo:
             "gguf_path": self.gguf_path, "hf_repo": self.hf_repo, "aliases": list(self.aliases),
             "set_params": self.set_params, "set_params_by_id": self.set_params_by_id,
             "strip_params": list(self.strip_params), "cmd": self.cmd, "group": self.group,
+            "slots": self.slots, "send_loading_state": self.send_loading_state,
         }
 
 
@@ -137,6 +141,7 @@ class _Model(_Loose):
     aliases: list[str] = []
     macros: dict[str, Scalar | dict[str, Any]] = {}
     filters: _Filters = _Filters()
+    sendLoadingState: bool | None = None
 
     @field_validator("aliases", mode="before")
     @classmethod
@@ -154,6 +159,7 @@ class _Config(_Loose):
     models: dict[str, _Model] = Field(min_length=1)
     groups: dict[str, _Group] = {}
     routing: dict[str, Any] = {}
+    sendLoadingState: bool = False
 
 
 def _loc(loc: tuple[object, ...]) -> str:
@@ -254,7 +260,8 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> dict[str,
             set_params_by_id={k: {p: v for p, v in d.items() if p not in PROTECTED_PARAMS}
                               for k, d in by_id.items()},
             strip_params=_strip_list(strip_text), cmd=fields["cmd"].strip(),
-            group=groups.get(model_id, DEFAULT_GROUP))
+            group=groups.get(model_id, DEFAULT_GROUP),
+            send_loading_state=cfg.sendLoadingState if m.sendLoadingState is None else m.sendLoadingState)
     return out
 
 
@@ -450,7 +457,8 @@ def _size(path_text: str, base_dir: Path) -> int | None:
 
 def _describe(model_id: str, args: list[str], *, base_dir: Path, aliases: tuple[str, ...],
               set_params: dict[str, Any], set_params_by_id: dict[str, dict[str, Any]],
-              strip_params: tuple[str, ...], cmd: str, group: str | None) -> ModelInfo:
+              strip_params: tuple[str, ...], cmd: str, group: str | None,
+              send_loading_state: bool = False) -> ModelInfo:
     path = _pick_path(_flag_values(args, _MODEL_FLAGS))
     hf = _flag_values(args, _HF_REPO_FLAGS)
     hf_repo = hf[-1] if hf and path is None else None
@@ -477,7 +485,16 @@ def _describe(model_id: str, args: list[str], *, base_dir: Path, aliases: tuple[
         size_bytes=_size(path, base_dir) if path else None,
         gguf_path=path, hf_repo=hf_repo if path is None else None, aliases=aliases,
         set_params=set_params, set_params_by_id=set_params_by_id, strip_params=strip_params,
-        cmd=cmd, group=group)
+        cmd=cmd, group=group, slots=_slots(args), send_loading_state=send_loading_state)
+
+
+def _slots(args: list[str]) -> int | None:
+    """llama-server's ``--parallel N`` / ``-np N`` in a cmd (the last one wins)."""
+    values = _flag_values(args, ("-np", "--parallel"))
+    try:
+        return int(values[-1]) if values else None
+    except ValueError:
+        return None
 
 
 # -- what the filters would do to a request ------------------------------------------------

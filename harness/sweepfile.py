@@ -362,7 +362,8 @@ def resolve(
     ls_path = pick("llama_swap_config", flags.llama_swap_config, rel(sf.llama_swap_config), None)
     llama_swap = None
     if ls_path is not None:
-        llama_swap, ls_warnings = _llama_swap(Path(ls_path), models, by_model, seeds, env)
+        llama_swap, ls_warnings = _llama_swap(Path(ls_path), models, by_model, seeds, env,
+                                              parallel=int(parallel), stream=bool(stream))
         warnings += ls_warnings
 
     cfg = RunConfig(
@@ -404,7 +405,8 @@ def _list_models_fn(api_key: str | None) -> Callable[[str], list[str]]:
 
 
 def _llama_swap(path: Path, models: tuple[str, ...], by_model: dict[str, Sampling], seeds: tuple[int, ...],
-                env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+                env: Mapping[str, str], *, parallel: int = 1,
+                stream: bool = False) -> tuple[dict[str, Any], list[str]]:
     from harness import llamaswap
 
     parsed = llamaswap.load(path, env=env)
@@ -419,5 +421,15 @@ def _llama_swap(path: Path, models: tuple[str, ...], by_model: dict[str, Samplin
                 **by_model[m].to_body()}
         found = llamaswap.overrides(info, m, body)
         warnings += [o.describe() for o in found]
+        slots = info.slots   # None: not in cmd; llama-server then picks (1 in old builds, "auto" in new ones)
+        if slots is not None and 0 < slots < parallel:
+            warnings.append(f"llama-swap config {path}: '{m}' runs llama-server with {slots} slot(s) but the sweep "
+                            f"sends {parallel} requests at a time: the extra ones wait in its queue (add "
+                            f"--parallel {parallel} to its cmd, or lower --parallel)")
+        if stream and info.send_loading_state:
+            warnings.append(f"llama-swap config {path}: sendLoadingState is on for '{m}': while the model loads, "
+                            "streamed answers start with llama-swap's loading messages as reasoning_content, "
+                            "which pollutes the stored reasoning and time to first token (set "
+                            "sendLoadingState: false)")
         stored[m] = {**info.to_json(), "overrides": [o.describe() for o in found]}
     return {"path": str(path), "models": stored}, warnings

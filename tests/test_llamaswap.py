@@ -204,7 +204,31 @@ def test_missing_file():
         llamaswap.load("/nonexistent/config.yaml", env={})
 
 
+def test_slots_and_loading_state(models):
+    assert models["qwen3-30b-q4"].slots == 1           # --parallel 1
+    assert models["gpt-oss-20b"].slots == 4            # -np 4
+    assert models["qwen3-30b-q5"].slots is None        # not given: llama-server's default
+    assert models["gemma-3-12b"].send_loading_state is True       # the model's own setting
+    assert models["qwen3-30b-q4"].send_loading_state is False     # the global one
+
+
 # -- resolution: warnings and what is stored ------------------------------------------------
+
+
+def test_resolve_warns_about_slots_and_loading_messages(models_dir):
+    flags = Flags(endpoint="http://x", models=("qwen3-30b-q4", "gpt-oss-20b", "gemma"), llama_swap_config=CONFIG,
+                  parallel=2, stream=True)
+    w = [x for x in resolve(flags, env={"MODELS_DIR": str(models_dir)}).warnings if "seed" not in x
+         and "top_k" not in x and "temperature" not in x]
+    assert any("'qwen3-30b-q4' runs llama-server with 1 slot(s) but the sweep sends 2" in x for x in w)
+    assert not any("'gemma' runs" in x for x in w)   # no --parallel in its cmd: the server decides (the sweep
+    #                                                  checks /props total_slots when it starts the model)
+    assert not any("'gpt-oss-20b' runs" in x for x in w)                      # -np 4 >= 2
+    assert [x for x in w if "sendLoadingState" in x] == [next(x for x in w if "sendLoadingState is on for 'gemma'"
+                                                              in x)]
+    quiet = resolve(Flags(endpoint="http://x", models=("gemma",), llama_swap_config=CONFIG),
+                    env={"MODELS_DIR": str(models_dir)}).warnings
+    assert not any("slot" in x or "sendLoadingState" in x for x in quiet)    # one request at a time, not streamed
 
 
 def test_resolve_warns_once_per_model_and_parameter(models_dir):

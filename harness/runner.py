@@ -193,7 +193,9 @@ class Sweep:
         error: str | None = None
         try:
             self._emit(Event("info", f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
-                                     f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)",
+                                     f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)"
+                                     + (f"; {self.cfg.parallel} requests at a time per model" if self.cfg.parallel > 1
+                                        else "") + ("; streamed" if self.cfg.stream else ""),
                              total=len(cells)))
             # Stored answers without a current grade (e.g. killed while grading).
             for att in self.store.attempts_needing_grade(self._hashes()):

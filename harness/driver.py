@@ -29,7 +29,9 @@ RESULT_MARK = "@@sweep-driver-result@@ "
 def spec_for(ctx: CheckContext, exam_root: Path) -> dict[str, Any]:
     rb = ctx.race_build
     return {
-        "exam_root": str(exam_root),
+        # absolute: the driver runs in the attempt's scratch directory, so a relative
+        # exam path (`sweep grade --exam exams/x`) would not resolve there
+        "exam_root": str(exam_root.resolve()),
         "task_id": ctx.task_id,
         "binary": str(ctx.binary),
         "race_binary": None if ctx.race_binary is None else str(ctx.race_binary),

@@ -122,6 +122,18 @@ def test_grades_exactly_as_declared(expectation, toolchain):
         assert "buffer" in mapping["unmapped"]
 
 
+@pytest.mark.slow
+def test_grades_with_a_relative_exam_path(toolchain, monkeypatch):
+    """`sweep grade --exam exams/scraper-resilience` from the repository root: the
+    check driver runs in the scratch directory and must still find the exam."""
+    monkeypatch.chdir(EXAM_DIR.parents[1])
+    exam = load_exam(Path("exams") / EXAM_DIR.name)
+    assert not exam.root.is_absolute()
+    task = exam.tasks[0]
+    grade = grade_source(exam, task, source_of(exam, task.reference), toolchain)
+    assert grade.points == 10, grade.explanation
+
+
 GOOD = sorted((EXAM_DIR / "good").glob("*.go"))
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
+import math
+import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +38,7 @@ from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
 
 BUILD_POINTS = 1.0
 RUNS_POINTS = 1.0
+TIME_SCALE_ENV = "SWEEP_CHECK_TIME_SCALE"   # the one variable the check driver gets from our environment
 
 
 def normalize_output(text: str) -> str:
@@ -164,17 +167,20 @@ def _grade_in(
     names: list[tuple[str, float]],
 ) -> Grade:
     limits = exam.manifest.limits
-    build = toolchain.build(source, workdir, timeout_s=limits.build_timeout_s)
+    race_build: BuildResult | None = None
+    if exam.manifest.grader != "stdio" and task.race:
+        # Both at once: the normal build's result decides first, as if it ran alone.
+        build, race_build = toolchain.build_with_race(source, workdir, timeout_s=limits.build_timeout_s)
+    else:
+        build = toolchain.build(source, workdir, timeout_s=limits.build_timeout_s)
     if not build.ok:
         return _build_failed(names, task, build)
     details: dict[str, object] = {"build_s": round(build.wall_s, 3)}
     if exam.manifest.grader == "stdio":
         checks = _stdio_checks(exam, task, build.binary, workdir, names)  # type: ignore[arg-type]
     else:
-        race_build = None
         race_binary = None
-        if task.race:
-            race_build = toolchain.build(source, workdir, race=True, timeout_s=limits.build_timeout_s)
+        if race_build is not None:
             details["race_build_s"] = round(race_build.wall_s, 3)
             if race_build.status is BuildStatus.ENVIRONMENT_ERROR:
                 raise GradingError(f"-race build environment: {explain_build(race_build)}")
@@ -221,6 +227,8 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     home = ctx.workdir / "home"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    passed = _passed_to_checks()
+    env.update(passed)
     lim = exam.manifest.limits
     res = sandbox.run(
         [sys.executable, "-m", "harness.driver", str(spec_path)],
@@ -239,7 +247,27 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     data = json.loads(line[len(driver.RESULT_MARK):])
     if "error" in data:
         raise GradingError(f"checks.py failed: {data['error']}")
-    return [CheckResult.from_json(r) for r in data["results"]], dict(data.get("notes", {}))
+    notes = dict(data.get("notes", {}))
+    if TIME_SCALE_ENV in passed:
+        notes["check_time_scale"] = float(passed[TIME_SCALE_ENV])  # stored with the grade
+    return [CheckResult.from_json(r) for r in data["results"]], notes
+
+
+def _passed_to_checks() -> dict[str, str]:
+    """What the grader's own environment passes to the check driver: only
+    ``SWEEP_CHECK_TIME_SCALE`` (a slow machine stretches the checks' wall-clock
+    deadlines with it), and only a positive number: 0 or a typo would end every
+    deadline at once and fail correct programs."""
+    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = 0.0
+    if not (scale > 0 and math.isfinite(scale)):
+        raise GradingError(f"{TIME_SCALE_ENV}={raw!r} is not a positive number (unset it or use e.g. 2)")
+    return {TIME_SCALE_ENV: raw}
 
 
 def _make_tree(base: Path, case: Case) -> Path:

@@ -1,0 +1,87 @@
+"""The grading path around the check driver, with a tiny "checks" exam (one real Go
+build, one driver run): what the driver sees of the grader's environment."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.exams import Exam, load_exam
+from harness.grading import grade_source
+from harness.results import Outcome
+from tests.helpers import HELLO_GO
+
+CHECKS_PY = '''
+import os
+
+from harness.checkkit import CheckResult
+
+CHECKS = [("runs", 1.0)]
+
+
+def run_checks(ctx):
+    ctx.notes["env"] = {k: os.environ.get(k) for k in ("SWEEP_CHECK_TIME_SCALE", "SWEEP_API_KEY")}
+    res = ctx.run([])
+    if res.ok and res.stdout_text() == "hello, world\\n":
+        return [CheckResult.passing("runs", 1.0)]
+    return [CheckResult.failing("runs", 1.0, res.describe_exit())]
+'''
+
+
+def make_checks_exam(root: Path) -> Exam:
+    d = root / "tiny-checks"
+    (d / "prompts").mkdir(parents=True)
+    (d / "prompts" / "hello.md.j2").write_text("Write a Go program that prints `hello, world`.\n")
+    (d / "reference.go").write_text(HELLO_GO)
+    (d / "checks.py").write_text(CHECKS_PY)
+    (d / "exam.toml").write_text(textwrap.dedent("""
+        id = "tiny-checks"
+        title = "Tiny checks"
+        version = 1
+        grader = "checks"
+        [[tasks]]
+        id = "hello"
+        prompt = "prompts/hello.md.j2"
+        points = 1
+        reference = "reference.go"
+    """))
+    return load_exam(d)
+
+
+@pytest.fixture
+def exam(tmp_path):
+    return make_checks_exam(tmp_path / "exams")
+
+
+def test_time_scale_reaches_the_check_driver_and_nothing_else(exam, toolchain, monkeypatch):
+    monkeypatch.setenv("SWEEP_CHECK_TIME_SCALE", "2.5")
+    monkeypatch.setenv("SWEEP_API_KEY", "secret")
+    g = grade_source(exam, exam.tasks[0], HELLO_GO, toolchain)
+    assert g.outcome is Outcome.RAN and g.points == 1, g.explanation
+    assert g.details["env"] == {"SWEEP_CHECK_TIME_SCALE": "2.5", "SWEEP_API_KEY": None}
+    assert g.details["check_time_scale"] == 2.5
+
+
+def test_time_scale_unset_is_not_passed(exam, toolchain, monkeypatch):
+    monkeypatch.delenv("SWEEP_CHECK_TIME_SCALE", raising=False)
+    g = grade_source(exam, exam.tasks[0], HELLO_GO, toolchain)
+    assert g.points == 1 and g.details["env"]["SWEEP_CHECK_TIME_SCALE"] is None
+    assert "check_time_scale" not in g.details
+
+
+@pytest.mark.parametrize("value", ["fast", "0", "-1", "nan"])
+def test_a_bad_time_scale_is_a_grading_error_not_a_failure(exam, toolchain, monkeypatch, value):
+    monkeypatch.setenv("SWEEP_CHECK_TIME_SCALE", value)
+    g = grade_source(exam, exam.tasks[0], HELLO_GO, toolchain)
+    assert g.outcome is Outcome.GRADING_ERROR
+    assert "SWEEP_CHECK_TIME_SCALE" in g.explanation and "not a positive number" in g.explanation
+
+
+def test_a_relative_exam_path_reaches_the_check_driver(exam, toolchain, monkeypatch):
+    monkeypatch.chdir(exam.root.parent)
+    rel = load_exam(Path(exam.root.name))
+    assert not rel.root.is_absolute()
+    g = grade_source(rel, rel.tasks[0], HELLO_GO, toolchain)
+    assert g.outcome is Outcome.RAN and g.points == 1, g.explanation

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from harness import gotool
@@ -95,3 +93,25 @@ def test_classify_environment_errors():
         gotool.BuildStatus.ENVIRONMENT_ERROR
     assert gotool.classify_build_log("./main.go:3:1: syntax error: non-declaration statement", race=False) is \
         gotool.BuildStatus.COMPILE_ERROR
+
+
+def test_build_with_race_builds_both_at_once(toolchain, tmp_path):
+    if not toolchain.race_available():
+        pytest.skip("no C compiler for -race")
+    normal, race = toolchain.build_with_race(HELLO, tmp_path)
+    assert normal.ok and not normal.race and race.ok and race.race
+    assert normal.binary != race.binary and normal.binary.exists() and race.binary.exists()
+    from harness import proc
+    assert proc.run([str(normal.binary)], env=proc.minimal_env()).stdout_text() == "hello\n"
+    bad_normal, bad_race = toolchain.build_with_race("package main\nfunc main() { nope() }\n", tmp_path / "bad")
+    assert bad_normal.status is bad_race.status is gotool.BuildStatus.COMPILE_ERROR
+
+
+def test_binaries_are_stripped_but_tracebacks_name_functions(toolchain, tmp_path):
+    src = 'package main\n\nfunc boom() { panic("boom") }\n\nfunc main() { boom() }\n'
+    res = toolchain.build(src, tmp_path)
+    assert res.ok
+    assert b".symtab" not in res.binary.read_bytes()  # -ldflags=-s -w: no symbol table
+    from harness import proc
+    out = proc.run([str(res.binary)], env=proc.minimal_env())
+    assert "main.boom(" in out.stderr_text() and "main.go:3" in out.stderr_text()

@@ -12,12 +12,18 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from harness.errors import ConfigError, SweepError
+
+if TYPE_CHECKING:
+    from harness.gotool import Toolchain
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # -- output helpers -------------------------------------------------------------
 
@@ -92,7 +98,7 @@ class Progress:
             self._redraw()
 
 
-def _toolchain(progress: bool = True):  # type: ignore[no-untyped-def]
+def _toolchain(progress: bool = True) -> Toolchain:
     from harness import gotool
 
     tc = gotool.resolve()
@@ -114,7 +120,7 @@ def cli() -> None:
     """
 
 
-def _sampling_options(f):  # type: ignore[no-untyped-def]
+def _sampling_options(f: F) -> F:
     opts = [
         click.option("--temperature", type=float, default=None, show_default="1.0",
                      help="Sampling temperature sent with every request (overrides the sweep file's "
@@ -339,7 +345,7 @@ def report_cmd(directory: Path, fmt: str, html_out: Path | None, by_quant: bool,
             raise ConfigError("--attempts prints csv or json", hint="add --format csv or --format json")
         return
     if html_out is not None or fmt == "html":
-        from harness import html_report   # matplotlib: imported only when plots are drawn
+        from harness import html_report  # matplotlib: imported only when plots are drawn
 
         page = html_report.render(df, source=str(directory), known=known, by_quant=by_quant)
         if html_out is not None:
@@ -454,6 +460,31 @@ def exams_validate(exam_ids: tuple[str, ...], workers: int) -> None:
         _err(f"error: {bad} expectation(s) not met")
         sys.exit(1)
     click.echo("all expectations met")
+
+
+@cli.command(name="mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (keep it loopback).")
+@click.option("--source-port", type=int, default=0, help="Port of the metrics source (default: a free one).")
+@click.option("--sink-port", type=int, default=0, help="Port of the batch sink (default: a free one).")
+@click.option("--control-port", type=int, default=0, help="Port of the control API (default: a free one).")
+def mock_server_cmd(host: str, source_port: int, sink_port: int, control_port: int) -> None:
+    """Run the scraper-resilience metrics source and sink by hand, until Ctrl-C.
+
+    Prints the source, sink and control URLs. Flip the sink with e.g.
+    `curl -X POST CONTROL/sink/offline-503` (or online, offline-refuse,
+    offline-hang), the source with `POST CONTROL/source/fail` (or ok), hold
+    requests with `POST CONTROL/hold/all` (or resends, none) and `POST
+    CONTROL/release`; `GET CONTROL/records` shows what the mock saw."""
+    from mock_server import metrics
+
+    try:
+        rc = metrics.main(["--host", host, "--source-port", str(source_port), "--sink-port", str(sink_port),
+                           "--control-port", str(control_port)])
+    except OSError as e:
+        raise click.ClickException(f"cannot start the mock on {host}: {e.strerror or e} (pick other ports, "
+                                   "or 0 for free ones)") from e
+    if rc:
+        sys.exit(rc)
 
 
 @cli.command()

@@ -126,7 +126,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
         assert 2 <= before < 6
         r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
-        new_requests = len(llm.chat_requests()) 
+        new_requests = len(llm.chat_requests())
     st = Store(out)
     rows = st.query("SELECT seed, COUNT(*) AS n FROM attempts GROUP BY seed ORDER BY seed")
     assert [(r["seed"], r["n"]) for r in rows] == [(s, 1) for s in range(1, 7)]
@@ -135,3 +135,35 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     # At most the one request in flight at the kill is asked again.
     assert new_requests <= 6 + 1
     assert "| m " in r.stdout and "3.0" in r.stdout
+
+
+def test_mock_server_runs_by_hand_and_flips_the_sink():
+    import httpx
+
+    p = subprocess.Popen([sys.executable, str(ROOT / "sweep.py"), "mock-server"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        urls = dict(p.stdout.readline().split() for _ in range(3))  # type: ignore[union-attr]
+        batch = {"seq": 1, "samples": []}
+        with httpx.Client(timeout=5) as c:
+            assert c.get(urls["source"]).status_code == 200
+            assert c.post(urls["control"] + "/sink/offline-503").status_code == 200
+            assert c.post(urls["sink"], json=batch).status_code == 503
+            assert c.post(urls["control"] + "/sink/online").status_code == 200
+            assert c.post(urls["sink"], json=batch).status_code == 204
+            assert c.get(urls["control"] + "/records").json()["accepted"]
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 0
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_mock_server_on_a_busy_port_is_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = sweep("mock-server", "--sink-port", str(s.getsockname()[1]), timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "Error: cannot start the mock on 127.0.0.1: Address already in use (pick other ports, or 0 for free ones)"]

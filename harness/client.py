@@ -176,8 +176,11 @@ class ChatClient:
     def send_stream(self, body: dict[str, Any]) -> RawExchange:
         """POST a streamed chat completion and read it to the end. The whole
         exchange must finish within the request timeout (a server sending only
-        keep-alive comments cannot hold the sweep forever). A non-stream answer
-        (an HTTP error, or a server that ignores ``stream``) is returned as is."""
+        keep-alive comments cannot hold the sweep forever). The deadline is checked
+        as bytes arrive; a server that goes silent is cut off by the read timeout
+        (the same number), so a stream ends within twice the timeout at worst. A
+        non-stream answer (an HTTP error, or a server that ignores ``stream``) is
+        returned as is."""
         url = self.chat_url
         started = time.monotonic()
         buf = bytearray()
@@ -322,31 +325,39 @@ def _has_token(line: bytes) -> bool:
         isinstance(delta.get(k), str) and delta[k] != "" for k in ("content", "reasoning_content", "reasoning"))
 
 
-def sse_events(body: bytes) -> list[str]:
-    """The ``data`` of each server-sent event in ``body``, in order (comments,
-    ``event:``/``id:`` fields and blank events skipped; multi-line data joined)."""
-    events: list[str] = []
+def sse_events(body: bytes) -> list[tuple[str, str]]:
+    """The events in ``body``, in order, as (field, value): ``("data", ...)`` for
+    each event's data (multi-line data joined), and ``("error", ...)`` for the
+    non-standard ``error: {...}`` line llama.cpp builds of 2025 send when a stream
+    fails (current builds send ``data: {"error": ...}``). Comments, ``event:`` and
+    ``id:`` fields and blank events are skipped."""
+    events: list[tuple[str, str]] = []
     data: list[str] = []
     text = body.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
     for line in text.split("\n"):
         if not line:
             if data:
-                events.append("\n".join(data))
+                events.append(("data", "\n".join(data)))
                 data = []
-        elif line.startswith("data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
+        elif line.startswith(("data:", "error:")):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                data.append(value)
+            else:
+                events.append(("error", value))
     if data:
-        events.append("\n".join(data))
+        events.append(("data", "\n".join(data)))
     return events
 
 
-def parse_response(raw: RawExchange) -> ChatResult:
-    """A 2xx answer, streamed or not, as a ``ChatResult``."""
-    return parse_stream(raw) if raw.streamed else parse_chat(raw)
+def parse_response(raw: RawExchange, *, model: str | None = None) -> ChatResult:
+    """A 2xx answer, streamed or not, as a ``ChatResult``. ``model``: the id asked
+    for, to name it when llama-swap reports inside a stream that it failed to load."""
+    return parse_stream(raw, model=model) if raw.streamed else parse_chat(raw)
 
 
-def parse_stream(raw: RawExchange) -> ChatResult:
+def parse_stream(raw: RawExchange, *, model: str | None = None) -> ChatResult:
     """Assemble a streamed chat completion from its chunks: content and reasoning
     deltas are joined, ``finish_reason``, ``usage`` and ``timings`` are taken from
     the chunks that carry them (llama-server puts ``timings`` on the last one)."""
@@ -355,10 +366,16 @@ def parse_stream(raw: RawExchange) -> ChatResult:
     finish: str | None = None
     usage: dict[str, Any] | None = None
     timings: dict[str, Any] | None = None
-    model: str | None = None
+    served: str | None = None
     chunks = 0
     done = False
-    for data in sse_events(raw.body):
+    for kind, data in sse_events(raw.body):
+        if kind == "error":
+            try:
+                err_obj: Any = json.loads(data)
+            except ValueError:
+                err_obj = data
+            data = json.dumps({"error": err_obj})
         if data.strip() == "[DONE]":
             done = True
             break
@@ -377,7 +394,7 @@ def parse_stream(raw: RawExchange) -> ChatResult:
             raise EndpointHTTPError(f"{raw.url} sent an error in the stream after {chunks - 1} chunk(s): "
                                     f"{' '.join(msg.split())[:200] or '(no message)'}", status=status)
         if isinstance(chunk.get("model"), str):
-            model = chunk["model"]
+            served = chunk["model"]
         if isinstance(chunk.get("usage"), dict):
             usage = chunk["usage"]
         if isinstance(chunk.get("timings"), dict):
@@ -402,6 +419,14 @@ def parse_stream(raw: RawExchange) -> ChatResult:
         if choice.get("finish_reason") is not None:
             finish = str(choice["finish_reason"])
     if finish is None:
+        # llama-swap with sendLoadingState streams its loading messages as reasoning;
+        # when the model's server does not start, its last message says so.
+        said = "".join(reasoning)
+        if any(f in said.lower() for f in (*LOAD_FAILURES, "unable to swap model")):
+            why = said.strip().splitlines()[-1] if said.strip() else said
+            raise ModelLoadFailed(f"model '{model or '?'}' failed to load (inside the stream: {why[:200]})",
+                                  status=500, hint="see the llama-swap log (GET /logs) for why its server did "
+                                                   "not start")
         ended = "ended" if done else "stopped"
         raise MalformedResponse(f"{raw.url}: the stream {ended} after {chunks} chunk(s) without a finish_reason "
                                 f"({len(raw.body)} bytes)")
@@ -411,9 +436,9 @@ def parse_stream(raw: RawExchange) -> ChatResult:
     if thought:
         message["reasoning_content"] = thought
     assembled: dict[str, Any] = {"choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                                 "model": model, "usage": usage, "timings": timings, "streamed_chunks": chunks}
+                                 "model": served, "usage": usage, "timings": timings, "streamed_chunks": chunks}
     return ChatResult(content=text, reasoning_content=thought, finish_reason=finish, usage=usage,
-                      timings=timings, model=model, raw=assembled)
+                      timings=timings, model=served, raw=assembled)
 
 
 def parse_chat(raw: RawExchange) -> ChatResult:

@@ -403,9 +403,13 @@ class _Handler(BaseHTTPRequestHandler):
         for i, c in enumerate(chunks):
             if i == stop_at and reply.stream_error is not None:
                 # llama-server: an error after the stream started is one more event, then the end
-                err = {"error": {"code": 500, "message": reply.stream_error, "type": "server_error"}}
+                err = {"code": 500, "message": reply.stream_error, "type": "server_error"}
                 self._release()
-                self.wfile.write(_chunk(f"data: {json.dumps(err)}\n\n".encode()) + _chunk(b""))
+                if reply.legacy_stream_error:
+                    event = f"error: {json.dumps(err)}\n\ndata: [DONE]\n\n"
+                else:
+                    event = f"data: {json.dumps({'error': err})}\n\n"
+                self.wfile.write(_chunk(event.encode()) + _chunk(b""))
                 return
             if i == stop_at:
                 self._drop()

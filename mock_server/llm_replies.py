@@ -49,7 +49,9 @@ class Reply:
     ``timings`` as llama-server does with speculative decoding (only when
     ``draft_n > 0``). ``stream_error`` makes a streamed answer end, after about half
     of its chunks, with llama-server's in-stream error event ``data: {"error": ...}``
-    carrying that message (a non-streamed request gets a 500 with it). ``headers``
+    carrying that message (a non-streamed request gets a 500 with it); with
+    ``legacy_stream_error`` it is sent as 2025 builds did: an ``error: {...}`` line
+    followed by ``data: [DONE]``. ``headers``
     are added to the response.
     """
 
@@ -68,6 +70,7 @@ class Reply:
     draft_n: int = 0
     draft_n_accepted: int = 0
     stream_error: str | None = None
+    legacy_stream_error: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -8,7 +8,13 @@ import json
 import pytest
 
 from harness.client import ChatClient, RawExchange, Sampling, parse_response, parse_stream, sse_events
-from harness.errors import EndpointHTTPError, EndpointTimeout, EndpointUnreachable, MalformedResponse
+from harness.errors import (
+    EndpointHTTPError,
+    EndpointTimeout,
+    EndpointUnreachable,
+    MalformedResponse,
+    ModelLoadFailed,
+)
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO
 
@@ -158,5 +164,32 @@ def test_a_server_that_ignores_stream_is_read_as_json():
     assert parse_response(_raw(json.dumps(body), streamed=False)).content == "ok"
 
 
-def test_sse_events_joins_multiline_data():
-    assert sse_events(b"data: a\ndata: b\n\ndata: c\n") == ["a\nb", "c"]
+def test_sse_events_joins_multiline_data_and_keeps_legacy_errors():
+    assert sse_events(b"data: a\ndata: b\n\ndata: c\n") == [("data", "a\nb"), ("data", "c")]
+    assert sse_events(b'data: x\n\nerror: {"code":400}\n\ndata: [DONE]\n\n') == [
+        ("data", "x"), ("error", '{"code":400}'), ("data", "[DONE]")]
+
+
+def test_legacy_error_line_inside_the_stream():
+    # llama.cpp builds of 2025: `error: {...}` (not a data field), then data: [DONE]
+    with ScriptedLLM({"m": Reply("x" * 400, stream_error="the request exceeds the available context size",
+                                 legacy_stream_error=True)}) as llm:
+        raw = _send(llm, stream=True)
+    assert b"\nerror: {" in raw.body
+    with pytest.raises(EndpointHTTPError, match="exceeds the available context size") as e:
+        parse_response(raw)
+    assert e.value.status == 500
+    with pytest.raises(EndpointHTTPError) as e400:
+        parse_stream(_raw(_ev(_delta(content="a")) + 'error: {"code":400,"message":"too long"}\n\ndata: [DONE]\n\n'))
+    assert e400.value.status == 400 and not e400.value.retryable
+
+
+def test_llama_swap_load_failure_inside_a_stream_is_a_load_failure():
+    """sendLoadingState: llama-swap streams its loading messages as reasoning; when the
+    model's server does not start, its last message says so and the stream ends."""
+    text = (_ev(_delta(reasoning_content="llama-swap loading model: big\n")) + _ev(_delta(reasoning_content=". . .\n"))
+            + _ev(_delta(reasoning_content="Unable to swap model err: unable to start process: health check timed "
+                                           "out after 2m0s\n")))
+    with pytest.raises(ModelLoadFailed, match="model 'big' failed to load .*health check timed out") as e:
+        parse_response(_raw(text), model="big")
+    assert not e.value.retryable

@@ -171,6 +171,7 @@ class Sweep:
         self._exam_by_id = {e.id: e for e in exams}
         self._lock = threading.Lock()
         self._touched: set[str] = set()   # models sent a request (props included) this run
+        self._loading_warned: set[str] = set()
 
     def cells(self) -> list[tuple[CellKey, Exam, Task]]:
         out = []
@@ -261,7 +262,10 @@ class Sweep:
               pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
         """Generate one cell (any worker thread) and queue its grading."""
         key, exam, task = cell
-        if state.stop.is_set() or key.model in state.skip_models:
+        if state.stop.is_set():
+            return
+        if key.model in state.skip_models:
+            state.tick()    # counted as handled: the model was skipped
             return
         sampling = self.cfg.sampling_for(key.model).to_body()
         try:
@@ -276,6 +280,8 @@ class Sweep:
             if first:
                 self._emit(Event("error", e.one_line() + " -- skipping this model", key,
                                  Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
+            else:
+                state.tick()
             return
         except EndpointError as e:
             if state.stop.is_set():
@@ -350,10 +356,12 @@ class Sweep:
         last: EndpointError | None = None
         for attempt_no in range(1, self.cfg.retries + 2):
             req_id = self.store.record_request(run_id, key, attempt_no, self.client.chat_url, body)
+            sent = time.monotonic()
             try:
                 raw = self.client.send(body)
             except EndpointError as e:
-                self.store.record_response(req_id, status=None, raw=e.partial, wall_s=0.0, error=e.one_line())
+                self.store.record_response(req_id, status=None, raw=e.partial, wall_s=time.monotonic() - sent,
+                                           error=e.one_line())
                 last = e
             else:
                 self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s, error=None,
@@ -361,12 +369,13 @@ class Sweep:
                 try:
                     if raw.status != 200:
                         raise error_for(raw, model=key.model)
-                    chat = parse_response(raw)
+                    chat = parse_response(raw, model=key.model)
                 except EndpointError as e:
                     self.store.record_response(req_id, status=raw.status, raw=raw.body, wall_s=raw.wall_s,
                                                error=e.one_line(), ttft_s=raw.ttft_s)
                     last = e
                 else:
+                    self._check_loading_messages(key.model, chat)
                     gen, code, method, note = classify_generation(chat)
                     att_id = self.store.save_attempt(
                         run_id, key, sampling=sampling, request_id=req_id, gen_outcome=gen,
@@ -384,7 +393,23 @@ class Sweep:
             self._emit(Event("info", f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
                                      f"in {wait:.0f}s", key))
             self.sleep(wait)
+            if state.stop.is_set():     # another worker stopped the sweep meanwhile: no new request
+                raise last
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_loading_messages(self, model: str, chat: ChatResult) -> None:
+        """Warn once per model when a streamed answer starts with llama-swap's
+        loading messages (``sendLoadingState``): they are stored as reasoning and
+        arrive before the model's first token."""
+        if not (chat.reasoning_content or "").lstrip().lower().startswith("llama-swap loading model"):
+            return
+        with self._lock:
+            if model in self._loading_warned:
+                return
+            self._loading_warned.add(model)
+        self._emit(Event("warning", f"{model}: the stream began with llama-swap's loading messages "
+                                    "(sendLoadingState is on): they are stored as reasoning and counted in the "
+                                    "time to first token; set sendLoadingState: false in its config"))
 
     def _grade_and_store(self, att: AttemptRow, summary: SweepSummary, total: int) -> None:
         exam = self._exam_by_id[att.key.exam]

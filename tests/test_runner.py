@@ -439,3 +439,42 @@ def test_a_model_unloaded_while_queued_is_retried():
     raw = RawExchange("u", 500, b'{"src":"llama-swap","error":"unspecific error: r: model unloaded"}', 0.1)
     e = error_for(raw, model="m")
     assert type(e).__name__ == "EndpointHTTPError" and e.retryable
+
+
+def test_a_worker_in_back_off_sends_nothing_after_the_sweep_stopped(tmp_path, exam, toolchain):
+    """Seed 1 fails for good (400) and stops the sweep (max 1 error); seed 2 got a 503
+    and is backing off meanwhile: when it wakes, it must not try again."""
+    import threading
+    import time as _time
+
+    from harness.config import RunConfig
+    from harness.runner import Sweep
+
+    both_in = threading.Barrier(2, timeout=10)
+
+    def script(body):
+        both_in.wait()
+        # seed 2's 503 comes at once (its worker starts backing off); seed 1's 400 half a second later
+        return Reply(status=400, error_message="bad request", delay_s=0.5) if body["seed"] == 1 else Reply(status=503)
+
+    with ScriptedLLM({"m": script}, total_slots=2) as llm:
+        cfg = RunConfig(endpoint=llm.url, models=("m",), exams=(exam.id,), seeds=(1, 2), out_dir=tmp_path / "out",
+                        request_timeout_s=10, retries=3, retry_backoff_s=0.01, max_endpoint_errors=1, parallel=2)
+        store = Store(cfg.out_dir)
+        try:
+            with ChatClient(llm.url, timeout_s=10) as client:
+                s = Sweep(cfg, store=store, exams=[exam], toolchain=toolchain, client=client,
+                          sleep=lambda _s: _time.sleep(1.5)).run()
+        finally:
+            store.close()
+        assert len(llm.chat_requests()) == 2
+    assert s.stopped_early and "1 consecutive endpoint errors" in s.stopped_early
+
+
+def test_llama_swap_loading_messages_in_a_stream_are_warned_about_once(tmp_path, exam, toolchain):
+    loading = "llama-swap loading model: m\n. . . .\nDone! (0.52s)\n"
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO), reasoning_content=loading)}) as llm:
+        s, events = _sweep_cfg(tmp_path, exam, toolchain, llm.url, models=("m",), seeds=(1, 2), stream=True)
+    assert s.ok
+    warned = [e for e in events if e.kind == "warning" and "sendLoadingState is on" in e.message]
+    assert len(warned) == 1

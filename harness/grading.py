@@ -192,7 +192,9 @@ def _grade_in(
             race_binary=race_binary,
             race_build=race_build,
             workdir=workdir,
-            limits=_run_limits(exam),
+            # SWEEP_CHECK_TIME_SCALE stretches the checks' deadlines, so the limits around
+            # them stretch too (else a stretched wait would end in a killed program or driver)
+            limits=_run_limits(exam, wall_s=exam.manifest.limits.run_timeout_s * _time_scale()),
             env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
             task_id=task.id,
         )
@@ -233,7 +235,7 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     res = sandbox.run(
         [sys.executable, "-m", "harness.driver", str(spec_path)],
         env=env, cwd=ctx.workdir,
-        limits=proc.Limits(wall_s=lim.check_timeout_s, file_size=64 * proc.MiB, open_files=4096,
+        limits=proc.Limits(wall_s=lim.check_timeout_s * _time_scale(), file_size=64 * proc.MiB, open_files=4096,
                            output_bytes=4 * proc.MiB),
         writable=[ctx.workdir], readable=[*sandbox.python_paths(), exam.root],
     )
@@ -251,6 +253,13 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     if TIME_SCALE_ENV in passed:
         notes["check_time_scale"] = float(passed[TIME_SCALE_ENV])  # stored with the grade
     return [CheckResult.from_json(r) for r in data["results"]], notes
+
+
+def _time_scale() -> float:
+    """SWEEP_CHECK_TIME_SCALE when set (validated by ``_passed_to_checks``), at
+    least 1: the outer limits only ever grow."""
+    raw = _passed_to_checks().get(TIME_SCALE_ENV)
+    return max(1.0, float(raw)) if raw else 1.0
 
 
 def _passed_to_checks() -> dict[str, str]:

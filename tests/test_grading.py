@@ -23,6 +23,7 @@ CHECKS = [("runs", 1.0)]
 
 def run_checks(ctx):
     ctx.notes["env"] = {k: os.environ.get(k) for k in ("SWEEP_CHECK_TIME_SCALE", "SWEEP_API_KEY")}
+    ctx.notes["run_wall_s"] = ctx.limits.wall_s
     res = ctx.run([])
     if res.ok and res.stdout_text() == "hello, world\\n":
         return [CheckResult.passing("runs", 1.0)]
@@ -62,6 +63,8 @@ def test_time_scale_reaches_the_check_driver_and_nothing_else(exam, toolchain, m
     assert g.outcome is Outcome.RAN and g.points == 1, g.explanation
     assert g.details["env"] == {"SWEEP_CHECK_TIME_SCALE": "2.5", "SWEEP_API_KEY": None}
     assert g.details["check_time_scale"] == 2.5
+    # the limit around each program run stretches with the deadlines inside it
+    assert g.details["run_wall_s"] == pytest.approx(2.5 * exam.manifest.limits.run_timeout_s)
 
 
 def test_time_scale_unset_is_not_passed(exam, toolchain, monkeypatch):
@@ -69,6 +72,7 @@ def test_time_scale_unset_is_not_passed(exam, toolchain, monkeypatch):
     g = grade_source(exam, exam.tasks[0], HELLO_GO, toolchain)
     assert g.points == 1 and g.details["env"]["SWEEP_CHECK_TIME_SCALE"] is None
     assert "check_time_scale" not in g.details
+    assert g.details["run_wall_s"] == exam.manifest.limits.run_timeout_s
 
 
 @pytest.mark.parametrize("value", ["fast", "0", "-1", "nan"])

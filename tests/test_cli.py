@@ -104,15 +104,16 @@ def test_models_lists_the_endpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_mid_sweep_then_resume(tmp_path):
-    """SIGKILL a real `sweep run` process mid-sweep; rerunning the same command
-    completes every cell exactly once."""
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_kill_9_mid_sweep_then_resume(tmp_path, parallel):
+    """SIGKILL a real `sweep run` process mid-sweep (one request at a time, or two in
+    flight); rerunning the same command completes every cell exactly once."""
     exam = make_tiny_exam(tmp_path / "exams")
     out = tmp_path / "out"
     seeds = "1,2,3,4,5,6"
-    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO), delay_s=0.4)}) as llm:
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO), delay_s=0.4)}, total_slots=parallel) as llm:
         args = [sys.executable, str(ROOT / "sweep.py"), "run", "--endpoint", llm.url, "--model", "m",
-                "--exam", str(exam.root), "--seeds", seeds, "--out", str(out), "--quiet"]
+                "--exam", str(exam.root), "--seeds", seeds, "--out", str(out), "--quiet", "--parallel", str(parallel)]
         p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
         deadline = time.monotonic() + 120
@@ -132,8 +133,8 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     assert [(r["seed"], r["n"]) for r in rows] == [(s, 1) for s in range(1, 7)]
     graded = st.query("SELECT COUNT(DISTINCT attempt_id) FROM grades")[0][0]
     assert graded == 6
-    # At most the one request in flight at the kill is asked again.
-    assert new_requests <= 6 + 1
+    # At most the requests in flight at the kill are asked again.
+    assert new_requests <= 6 + parallel
     assert "| m " in r.stdout and "3.0" in r.stdout
 
 

@@ -93,6 +93,14 @@ def test_check_nobody_passes_is_flagged(tmp_path):
     assert t.notes == ["No model passed case:a: a hidden requirement or a grader bug?"]
 
 
+
+def test_nothing_built_is_not_flagged_as_a_grader_bug(tmp_path):
+    # A tiny model whose code never compiles fails every check for that reason alone.
+    df = frame(tmp_path / "o", scores("tiny", [0, 0]))
+    t = next(t for t in report.build(df).tables if t.kind == "checks")
+    assert t.rows == [["tiny", "0/2", "0/2", "0/2"]] and t.notes == []
+
+
 def test_pass_at_k(df):
     t = next(t for t in report.build(df).tables if t.kind == "pass_at_k")
     assert t.header == ["Model", "hello pass@1", "hello pass@3"]

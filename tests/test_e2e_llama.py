@@ -244,3 +244,27 @@ def _processes_with(needle: str) -> list[str]:
         except OSError:
             pass
     return found
+
+
+def test_cli_local_parallel_stream(pieces, tmp_path):
+    """`sweep run --local --parallel 2 --stream`: the command line starts a 2-slot
+    llama-server, streams, and the report shows time to first token."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    exam = make_tiny_exam(tmp_path / "exams")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, str(root / "sweep.py"), "run", "--local", "--parallel", "2", "--stream",
+                        "--exam", str(exam.root), "--seeds", "1,2", "--max-tokens", "32", "--out", str(out),
+                        "--no-progress"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 requests at a time per model; streamed" in r.stderr
+    speed = r.stdout[r.stdout.index("## Speed"):]
+    assert "not streamed" not in speed and "(n=2)" in speed
+    st = Store(out)
+    cfg = json.loads(st.query("SELECT config_json FROM runs")[0][0])
+    argv = cfg["local_server"]["argv"]
+    assert cfg["parallel"] == 2 and cfg["stream"] is True
+    assert argv[argv.index("--parallel") + 1] == "2"
+    assert st.query("SELECT total_slots FROM model_props")[0][0] == 2

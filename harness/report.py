@@ -191,7 +191,7 @@ def summarize(df: pd.DataFrame) -> list[ModelSummary]:
         ss = full[full["model"] == model]
         scores = {int(s): float(v) for s, v in zip(ss["seed"], ss["score"])}
         counted = m[m["outcome"].map(counts)]
-        dec = m["decode_tps"].dropna()
+        decode, approx = speed.mean_decode(m)
         pre = m["prefill_tps"].dropna()
         oc = m["outcome"].map(lambda o: o if isinstance(o, str) else "ungraded").value_counts()
         out.append(ModelSummary(
@@ -200,9 +200,9 @@ def summarize(df: pd.DataFrame) -> list[ModelSummary]:
             attempts=len(counted), builds=int(counted["built"].sum()),
             works=sum(works(c, b) for c, b in zip(counted["checks"], counted["built"])),
             outcomes={k: int(oc[k]) for k in sorted(oc.index, key=_order)},
-            decode_tps=float(dec.mean()) if len(dec) else None,
+            decode_tps=decode,
             prefill_tps=float(pre.mean()) if len(pre) else None,
-            tps_approx=bool((m.loc[dec.index, "tps_source"] != "timings").any()) if len(dec) else False,
+            tps_approx=approx,
         ))
     return sorted(out, key=ModelSummary.sort_key)
 
@@ -250,10 +250,6 @@ def _order(outcome: str) -> int:
     return OUTCOME_ORDER.index(outcome) if outcome in OUTCOME_ORDER else len(OUTCOME_ORDER)
 
 
-def _tps(x: float | None, approx: bool) -> str:
-    return "n/a" if x is None else ("~" if approx else "") + f"{x:.1f}"
-
-
 def summary_table(sums: list[ModelSummary], title: str) -> Table:
     header = ["Model", "Mean", "Range", "95% CI", "Builds", "Works", "Outcomes", "Decode tok/s", "Prefill tok/s"]
     rows, records = [], []
@@ -267,7 +263,7 @@ def summary_table(sums: list[ModelSummary], title: str) -> Table:
             f"{iv.lo:.1f}–{iv.hi:.1f}" if iv else "n/a",
             f"{s.builds}/{s.attempts}", f"{s.works}/{s.attempts}",
             ", ".join(f"{k} {v}" for k, v in s.outcomes.items()),
-            _tps(s.decode_tps, s.tps_approx), _tps(s.prefill_tps, False),
+            speed.format_tps(s.decode_tps, s.tps_approx), speed.format_tps(s.prefill_tps),
         ])
         records.append({
             "exam": s.exam, "exam_version": s.exam_version, "model": s.model, "max_points": s.max_points,

@@ -65,6 +65,20 @@ def per_answer(timings: dict[str, Any], usage: dict[str, Any], wall_s: float | N
                        _int(timings.get("draft_n_accepted")))
 
 
+def mean_decode(answers: pd.DataFrame) -> tuple[float | None, bool]:
+    """Mean decode tok/s of these answers (rows of ``report.load``), and whether any
+    of the figures is approximate (usage / wall time instead of server timings)."""
+    dec = answers["decode_tps"].dropna()
+    if dec.empty:
+        return None, False
+    return float(dec.mean()), bool((answers.loc[dec.index, "tps_source"] != "timings").any())
+
+
+def format_tps(x: float | None, approx: bool = False) -> str:
+    """A tok/s cell: ``n/a``, or one decimal, ``~`` in front when approximate."""
+    return "n/a" if x is None else ("~" if approx else "") + f"{x:.1f}"
+
+
 def _median(values: pd.Series) -> float | None:
     v = pd.to_numeric(values, errors="coerce").dropna()
     return float(v.median()) if len(v) else None
@@ -93,7 +107,7 @@ def _pct(share: tuple[int, int] | None) -> str:
 def speed_table(df: pd.DataFrame, models: list[str]) -> Table | None:
     """One row per model (in ``models`` order) over every answer it gave, any exam.
     None when no answer carries any speed figure."""
-    answered = df[df["gen_outcome"] != "endpoint_error"] if "gen_outcome" in df else df
+    answered = df[df["gen_outcome"] != "endpoint_error"]
     if answered.empty or answered["decode_tps"].dropna().empty:
         return None
     header = ["Model", "Answers", "Decode tok/s", "Prefill tok/s", "TTFT s (median)", "Prompt cached",
@@ -103,19 +117,18 @@ def speed_table(df: pd.DataFrame, models: list[str]) -> Table | None:
         m = answered[answered["model"] == model]
         if m.empty:
             continue
-        dec = m["decode_tps"].dropna()
-        approx = bool((m.loc[dec.index, "tps_source"] != "timings").any()) if len(dec) else False
-        ttft = m["ttft_s"].dropna() if "ttft_s" in m else pd.Series(dtype=float)
-        cache = _share(m["cache_n"], m["cache_n"].fillna(0) + m["prompt_n"]) if "prompt_n" in m else None
-        draft = _share(m["draft_accepted"], m["draft_n"]) if "draft_n" in m else None
-        rec = {"model": model, "answers": len(m), "decode_tps": _mean(dec), "tps_approx": approx,
-               "prefill_tps": _mean(m["prefill_tps"]), "ttft_s_median": _median(ttft), "ttft_n": len(ttft),
+        decode, approx = mean_decode(m)
+        ttft = m["ttft_s"].dropna()
+        cache = _share(m["cache_n"], m["cache_n"].fillna(0) + m["prompt_n"])
+        draft = _share(m["draft_accepted"], m["draft_n"])
+        prefill = _mean(m["prefill_tps"])
+        rec = {"model": model, "answers": len(m), "decode_tps": decode, "tps_approx": approx,
+               "prefill_tps": prefill, "ttft_s_median": _median(ttft), "ttft_n": len(ttft),
                "cached_tokens": cache[0] if cache else None, "prompt_tokens": cache[1] if cache else None,
                "draft_accepted": draft[0] if draft else None, "draft_n": draft[1] if draft else None,
                "wall_s_median": _median(m["wall_s"])}
         rows.append([model, str(len(m)),
-                     "n/a" if rec["decode_tps"] is None else ("~" if approx else "") + f"{rec['decode_tps']:.1f}",
-                     "n/a" if rec["prefill_tps"] is None else f"{rec['prefill_tps']:.1f}",
+                     format_tps(decode, approx), format_tps(prefill),
                      "not streamed" if not len(ttft) else f"{rec['ttft_s_median']:.2f} (n={len(ttft)})",
                      _pct(cache), "none" if draft is None else _pct(draft),
                      "n/a" if rec["wall_s_median"] is None else f"{rec['wall_s_median']:.1f}"])

@@ -185,6 +185,7 @@ def _grade_in(
             if race_build.status is BuildStatus.ENVIRONMENT_ERROR:
                 raise GradingError(f"-race build environment: {explain_build(race_build)}")
             race_binary = race_build.binary
+        passed = _passed_to_checks()   # what the driver gets of our environment (read once)
         home = workdir / "home"
         home.mkdir(exist_ok=True)
         ctx = CheckContext(
@@ -194,12 +195,12 @@ def _grade_in(
             workdir=workdir,
             # SWEEP_CHECK_TIME_SCALE stretches the checks' deadlines, so the limits around
             # them stretch too (else a stretched wait would end in a killed program or driver)
-            limits=_run_limits(exam, wall_s=exam.manifest.limits.run_timeout_s * _time_scale()),
+            limits=_run_limits(exam, wall_s=exam.manifest.limits.run_timeout_s * _time_scale(passed)),
             env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
             task_id=task.id,
         )
         load_checks_module(exam)  # a broken checks.py is an exam error, raised here
-        results, notes = _run_driver(exam, ctx)
+        results, notes = _run_driver(exam, ctx, passed)
         ctx.notes.update(notes)
         by_name = {r.name: r for r in results}
         missing = [n for n, _ in names if n not in by_name]
@@ -219,7 +220,8 @@ def _grade_in(
     return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
 
 
-def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[str, object]]:
+def _run_driver(exam: Exam, ctx: CheckContext,
+                passed: dict[str, str]) -> tuple[list[CheckResult], dict[str, object]]:
     """Run checks.py in a child process (``harness.driver``) inside the sandbox,
     where the checks' mock servers and the model's program share a private
     loopback network. A driver that crashes, hangs or says nothing is our
@@ -229,13 +231,12 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     home = ctx.workdir / "home"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
-    passed = _passed_to_checks()
     env.update(passed)
     lim = exam.manifest.limits
     res = sandbox.run(
         [sys.executable, "-m", "harness.driver", str(spec_path)],
         env=env, cwd=ctx.workdir,
-        limits=proc.Limits(wall_s=lim.check_timeout_s * _time_scale(), file_size=64 * proc.MiB, open_files=4096,
+        limits=proc.Limits(wall_s=lim.check_timeout_s * _time_scale(passed), file_size=64 * proc.MiB, open_files=4096,
                            output_bytes=4 * proc.MiB),
         writable=[ctx.workdir], readable=[*sandbox.python_paths(), exam.root],
     )
@@ -255,10 +256,10 @@ def _run_driver(exam: Exam, ctx: CheckContext) -> tuple[list[CheckResult], dict[
     return [CheckResult.from_json(r) for r in data["results"]], notes
 
 
-def _time_scale() -> float:
-    """SWEEP_CHECK_TIME_SCALE when set (validated by ``_passed_to_checks``), at
-    least 1: the outer limits only ever grow."""
-    raw = _passed_to_checks().get(TIME_SCALE_ENV)
+def _time_scale(passed: dict[str, str]) -> float:
+    """SWEEP_CHECK_TIME_SCALE among what ``_passed_to_checks`` passes (validated
+    there), at least 1: the outer limits only ever grow."""
+    raw = passed.get(TIME_SCALE_ENV)
     return max(1.0, float(raw)) if raw else 1.0
 
 

@@ -224,18 +224,9 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
 
 def _local_parallel(flag: int | None, config_path: Path | None) -> int:
     """Slots for the local llama-server: --parallel, else SWEEP_PARALLEL, else the sweep file's."""
-    from harness.sweepfile import CONFIG_ENV, load
+    from harness.sweepfile import setting
 
-    if flag is not None:
-        return flag
-    if os.environ.get("SWEEP_PARALLEL"):
-        try:
-            return int(os.environ["SWEEP_PARALLEL"])
-        except ValueError as e:
-            raise ConfigError(f"environment variable SWEEP_PARALLEL={os.environ['SWEEP_PARALLEL']!r} "
-                              "is not a valid int") from e
-    path = config_path or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
-    return (load(path).parallel or 1) if path is not None else 1
+    return int(setting("parallel", flag, config_path=config_path, default=1, kind=int))
 
 
 def _local_server(local: bool, local_model: Path | None, endpoint: str | None, models: tuple[str, ...],

@@ -258,25 +258,14 @@ def resolve(
     ``list_models(endpoint)`` lists the endpoint's models for ``models = "all"``
     (default: GET /v1/models)."""
     env = os.environ if env is None else env
-    if config_path is None and env.get(CONFIG_ENV):
-        config_path = Path(env[CONFIG_ENV])
+    config_path = _config_path(config_path, env)
     sf = load(config_path) if config_path is not None else SweepFile()
     base = config_path.parent if config_path is not None else Path(".")
     sources: dict[str, str] = {}
 
     def pick(name: str, flag: Any, from_file: Any, default: Any, kind: type = str) -> Any:
-        if flag is not None and flag != ():
-            sources[name] = "flag"
-            return flag
-        var = _ENV.get(name)
-        if var and env.get(var):
-            sources[name] = f"env:{var}"
-            return _env_value(var, env[var], kind)
-        if from_file is not None:
-            sources[name] = "file"
-            return from_file
-        sources[name] = "default"
-        return default
+        value, sources[name] = _pick(name, flag, from_file, default, kind, env)
+        return value
 
     def rel(p: str | None) -> Path | None:
         if p is None:
@@ -375,6 +364,38 @@ def resolve(
         llama_swap=llama_swap, sources=sources,
     )
     return Resolution(cfg, warnings)
+
+
+def _config_path(config_path: Path | None, env: Mapping[str, str]) -> Path | None:
+    """The sweep file: the one given, else ``$SWEEP_CONFIG``, else none."""
+    if config_path is None and env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    return config_path
+
+
+def _pick(name: str, flag: Any, from_file: Any, default: Any, kind: type,
+          env: Mapping[str, str]) -> tuple[Any, str]:
+    """One setting by flag > environment variable > sweep file > default, and where
+    it came from (``flag``, ``env:NAME``, ``file`` or ``default``)."""
+    if flag is not None and flag != ():
+        return flag, "flag"
+    var = _ENV.get(name)
+    if var and env.get(var):
+        return _env_value(var, env[var], kind), f"env:{var}"
+    if from_file is not None:
+        return from_file, "file"
+    return default, "default"
+
+
+def setting(name: str, flag: Any, *, config_path: Path | None = None, env: Mapping[str, str] | None = None,
+            default: Any = None, kind: type = str) -> Any:
+    """One setting of the config with the same precedence as ``resolve``, for what
+    must be known before the rest can be resolved (``sweep run --local`` needs
+    ``parallel`` to start its server, whose address is the endpoint)."""
+    env = os.environ if env is None else env
+    path = _config_path(config_path, env)
+    from_file = getattr(load(path), name) if path is not None else None
+    return _pick(name, flag, from_file, default, kind, env)[0]
 
 
 def _merge(profile: SamplingSpec | None, file_default: SamplingSpec, flags: SamplingSpec) -> Sampling:

@@ -159,6 +159,20 @@ def test_parallel_and_stream_precedence(tmp_path):
     assert cfg.to_json()["parallel"] == 4 and cfg.to_json()["stream"] is True     # stored with the run
 
 
+def test_one_setting_before_the_rest(tmp_path):
+    """`sweep run --local` needs `parallel` before the endpoint exists: same precedence."""
+    from harness.sweepfile import setting
+
+    path = _write(tmp_path, "    parallel = 2" + FILE)
+    assert setting("parallel", None, config_path=path, env={}, default=1, kind=int) == 2
+    assert setting("parallel", None, env={"SWEEP_CONFIG": str(path)}, default=1, kind=int) == 2
+    assert setting("parallel", None, config_path=path, env={"SWEEP_PARALLEL": "3"}, default=1, kind=int) == 3
+    assert setting("parallel", 4, config_path=path, env={"SWEEP_PARALLEL": "3"}, default=1, kind=int) == 4
+    assert setting("parallel", None, env={}, default=1, kind=int) == 1
+    with pytest.raises(ConfigError, match="SWEEP_PARALLEL='x' is not a valid int"):
+        setting("parallel", None, env={"SWEEP_PARALLEL": "x"}, default=1, kind=int)
+
+
 def test_empty_env_var_is_unset(tmp_path):
     cfg = resolve(Flags(), config_path=_write(tmp_path, FILE), env={"SWEEP_ENDPOINT": ""}).config
     assert cfg.endpoint == "http://file:1"

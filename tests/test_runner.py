@@ -178,18 +178,18 @@ def test_grader_change_does_not_mix(tmp_path, toolchain):
 # -- per-model sampling, server props, unloading between models (issue #4) -------------------
 
 
-def _sweep_cfg(tmp_path, exam, toolchain, endpoint, **cfg_kwargs):
+def _sweep_cfg(tmp_path, exam, toolchain, endpoint, sleep=lambda s: None, **cfg_kwargs):
     from harness.config import RunConfig
     from harness.runner import Sweep
 
-    cfg = RunConfig(endpoint=endpoint, exams=(exam.id,), out_dir=tmp_path / "out", request_timeout_s=10,
-                    retries=0, retry_backoff_s=0.01, **cfg_kwargs)
+    cfg = RunConfig(endpoint=endpoint, exams=(exam.id,), out_dir=tmp_path / "out",
+                    **{"request_timeout_s": 10, "retries": 0, "retry_backoff_s": 0.01, **cfg_kwargs})
     events: list = []
     store = Store(cfg.out_dir)
     try:
         with ChatClient(endpoint, timeout_s=10) as client:
             s = Sweep(cfg, store=store, exams=[exam], toolchain=toolchain, client=client,
-                      progress=events.append, sleep=lambda s: None).run()
+                      progress=events.append, sleep=sleep).run()
     finally:
         store.close()
     return s, events
@@ -447,9 +447,6 @@ def test_a_worker_in_back_off_sends_nothing_after_the_sweep_stopped(tmp_path, ex
     import threading
     import time as _time
 
-    from harness.config import RunConfig
-    from harness.runner import Sweep
-
     both_in = threading.Barrier(2, timeout=10)
 
     def script(body):
@@ -458,15 +455,8 @@ def test_a_worker_in_back_off_sends_nothing_after_the_sweep_stopped(tmp_path, ex
         return Reply(status=400, error_message="bad request", delay_s=0.5) if body["seed"] == 1 else Reply(status=503)
 
     with ScriptedLLM({"m": script}, total_slots=2) as llm:
-        cfg = RunConfig(endpoint=llm.url, models=("m",), exams=(exam.id,), seeds=(1, 2), out_dir=tmp_path / "out",
-                        request_timeout_s=10, retries=3, retry_backoff_s=0.01, max_endpoint_errors=1, parallel=2)
-        store = Store(cfg.out_dir)
-        try:
-            with ChatClient(llm.url, timeout_s=10) as client:
-                s = Sweep(cfg, store=store, exams=[exam], toolchain=toolchain, client=client,
-                          sleep=lambda _s: _time.sleep(1.5)).run()
-        finally:
-            store.close()
+        s, _ = _sweep_cfg(tmp_path, exam, toolchain, llm.url, sleep=lambda _s: _time.sleep(1.5), models=("m",),
+                          seeds=(1, 2), retries=3, max_endpoint_errors=1, parallel=2)
         assert len(llm.chat_requests()) == 2
     assert s.stopped_early and "1 consecutive endpoint errors" in s.stopped_early
 

@@ -425,7 +425,9 @@ class Sweep:
 
 @dataclass
 class _GenState:
-    """What the generation workers share (guarded by ``Sweep._lock``)."""
+    """What the generation workers share: ``consecutive_errors`` and ``skip_models``
+    are guarded by ``Sweep._lock``, ``done`` by its own lock (``tick``), ``stop`` is
+    an event."""
 
     total: int
     done: int = 0

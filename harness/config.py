@@ -58,6 +58,20 @@ class RunConfig:
         return d
 
 
+# llama.cpp reads ``seed`` as a uint32 (0 .. 2**32 - 1), and LLAMA_DEFAULT_SEED
+# (0xFFFFFFFF, which -1 becomes once cast) means "pick a random seed": a sweep's
+# seeds must be reproducible, so 2**32 - 1 is refused with the negative numbers.
+SEED_MIN, SEED_MAX = 0, 2**32 - 2
+
+
+def seed_problem(seed: int) -> str | None:
+    """Why ``seed`` cannot be sent, or None when it can."""
+    if not SEED_MIN <= seed <= SEED_MAX:
+        return (f"seed {seed} is outside {SEED_MIN}..{SEED_MAX}: llama.cpp takes a 32-bit seed and "
+                "reads -1 (= 4294967295) as 'pick a random seed'")
+    return None
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(s) for s in text.replace(" ", "").split(",") if s)
@@ -66,9 +80,25 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                           hint="e.g. --seeds 42,123,456") from e
     if not seeds:
         raise ConfigError("--seeds is empty", hint="e.g. --seeds 42,123,456")
+    for seed in seeds:
+        if (why := seed_problem(seed)) is not None:
+            raise ConfigError(f"--seeds: {why}", hint="e.g. --seeds 42,123,456")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {text!r} repeats a seed")
     return seeds
+
+
+def model_id_problem(model: str) -> str | None:
+    """Why ``model`` is not a usable model id (empty, surrounding blanks, a control
+    character such as a newline), or None."""
+    if not model.strip():
+        return "an empty model id"
+    bad = next((c for c in model if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        return f"model id {model!r} contains a control character ({bad!r})"
+    if model != model.strip():
+        return f"model id {model!r} has leading or trailing blanks"
+    return None
 
 
 def env_or(value: Any, name: str, default: Any = None) -> Any:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.client import Sampling
-from harness.config import DEFAULT_EXAMS, DEFAULT_SEEDS, RunConfig, parse_seeds
+from harness.config import DEFAULT_EXAMS, DEFAULT_SEEDS, RunConfig, model_id_problem, parse_seeds, seed_problem
 from harness.errors import ConfigError
 
 DEFAULT_TEMPERATURE = 1.0
@@ -99,6 +99,9 @@ class SweepFile(_Strict):
                 raise ValueError(f"repeats {', '.join(dup)}")
             if ALL_MODELS in v:
                 raise ValueError('"all" stands alone: models = "all"')
+            for m in v:
+                if (why := model_id_problem(m)) is not None:
+                    raise ValueError(why)
         return v
 
     @field_validator("seeds")
@@ -109,6 +112,9 @@ class SweepFile(_Strict):
                 raise ValueError("is empty")
             if len(set(v)) != len(v):
                 raise ValueError("repeats a seed")
+            for seed in v:
+                if (why := seed_problem(seed)) is not None:
+                    raise ValueError(why)
         return v
 
     @field_validator("exams")
@@ -299,6 +305,13 @@ def resolve(
         dup = sorted({m for m in models if models.count(m) > 1})
         if dup:
             raise ConfigError(f"model {dup[0]} is given twice")
+    for m in models:
+        if (why := model_id_problem(m)) is not None:
+            where = "--model" if sources["models"] == "flag" else f"models ({sources['models']})"
+            if models_value == ALL_MODELS:
+                where = f"{endpoint}/v1/models"
+            raise ConfigError(f"{where}: {why}", hint="a model id is sent as is: give the exact id "
+                                                      "`sweep models --endpoint URL` lists")
 
     exams_value = pick("exams", flags.exams or None, sf.exams, None)
     if isinstance(exams_value, str):

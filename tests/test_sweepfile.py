@@ -71,6 +71,10 @@ def test_multi_model_example_profiles():
     ('endpoint = "http://x"\nmodel = ["a"]\n', "model: unknown setting"),
     ('models = ["a"]\nseeds = [1, "two"]\n', "seeds[1]: Input should be a valid integer"),
     ('models = ["a"]\nseeds = [1, 1]\n', "seeds: repeats a seed"),
+    ('models = ["a"]\nseeds = [1, -1]\n', "seeds: seed -1 is outside 0..4294967294"),
+    ('models = ["a"]\nseeds = [99999999999999999999]\n', "seed 99999999999999999999 is outside"),
+    ('models = [""]\n', "models: an empty model id"),
+    ('models = ["a\\nb"]\n', "contains a control character"),
     ('models = []\n', "models: is empty"),
     ('models = "some"\n', 'models: must be a list of model ids, or "all"'),
     ('models = ["a", "all"]\n', '"all" stands alone'),
@@ -222,6 +226,15 @@ def test_profiles_unused_after_model_override_warn(tmp_path):
     (Flags(endpoint="http://x", models=("m",)), {"SWEEP_STREAM": "maybe"}, "SWEEP_STREAM='maybe'"),
     (Flags(endpoint="http://x", models=("m", "m")), {}, "given twice"),
     (Flags(endpoint="http://x", models=("all", "m")), {}, "--model all stands alone"),
+    (Flags(endpoint="http://x", models=("m",), seeds="-1"), {}, "seed -1 is outside 0..4294967294"),
+    (Flags(endpoint="http://x", models=("m",), seeds="1,4294967295"), {}, "seed 4294967295 is outside"),
+    (Flags(endpoint="http://x", models=("m",), seeds="99999999999999999999"), {}, "seed 99999999999999999999 is"),
+    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_SEEDS": "7,-3"}, "seed -3 is outside"),
+    (Flags(endpoint="http://x", models=("",)), {}, "--model: an empty model id"),
+    (Flags(endpoint="http://x", models=("qwen3\n",)), {}, "contains a control character"),
+    (Flags(endpoint="http://x", models=("a\tb",)), {}, "contains a control character"),
+    (Flags(endpoint="http://x", models=(" m",)), {}, "leading or trailing blanks"),
+    (Flags(endpoint="http://x"), {"SWEEP_MODELS": "a,b\x07"}, "models (env:SWEEP_MODELS): model id"),
 ])
 def test_resolution_errors(flags, env, needle):
     with pytest.raises(ConfigError, match=None) as e:

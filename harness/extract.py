@@ -30,7 +30,24 @@ contract; a change to them is a grader change (this file is in the grader hash).
    ``}`` at column 0 before the next fence (or the end). Filename and marker lines
    (``// main.go``, ``#START main.go#``) before or after it are thus left out.
    Without any such ``}`` the code runs to the next fence or the end.
-7. The code is returned as written except: leading blank lines dropped, trailing
+7. Marker lines in the chosen block: at its top and at its bottom (blank lines
+   skipped), lines that mark or name a file and cannot be Go are dropped, so a
+   model that copies the prompt's file markers into its fence is graded on its
+   code. Such a line is either
+   - one whose first non-blank character is ``#`` (``#START scraper.go#``,
+     ``#END scraper.go#``, ``### main.go``): ``#`` is no Go token; or
+   - a ``.go`` file name alone, optionally after ``File:``, ``Filename:`` or
+     ``Path:``, optionally followed by ``:`` and wrapped in ``-``, ``=``, ``*``,
+     ``_``, ``<>``, ``[]`` or ``()`` (``main.go``, ``File: main.go``,
+     ``--- main.go ---``, ``**main.go**``).
+   Line comments (``// main.go``) are Go: they stay, and the scan passes over
+   them (unless they hold a backtick). It stops at any other line, so block
+   comments (``/* main.go */``) and everything between the first and the last
+   line of code stay (two files in one block are graded as written). Nothing
+   valid is lost: before the package clause only comments may stand, after the
+   last declaration only comments, and no raw string can be open at either end
+   of a file that builds (the scanned lines have no backtick).
+8. The code is returned as written except: leading blank lines dropped, trailing
    whitespace stripped, exactly one trailing newline added.
 """
 
@@ -51,6 +68,12 @@ _PACKAGE_MAIN = re.compile(r"^package\s+main\s*;?\s*(?://.*)?$", re.MULTILINE)
 _FUNC_MAIN = re.compile(r"^func\s+main\s*\(", re.MULTILINE)
 _GO_WORDS = re.compile(r"\b(?:package|func)\b")
 _GO_LABELS = {"go", "golang"}
+_DECOR = r"[-=*_<>\[\]()]*"
+_MARKER = re.compile(
+    rf"""^\s*(?:\#.*                                          # '#' starts no Go line
+         |{_DECOR}\s*(?:(?:file|filename|file\ name|path)\s*:\s*)?  # --- File: main.go ---
+          [\w.-][\w./-]*\.go\s*:?\s*{_DECOR})\s*$""",
+    re.IGNORECASE | re.VERBOSE)
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,23 @@ def _finish(code: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _drop_markers(body: str) -> tuple[str, list[str]]:
+    """Rule 7: drop marker and file-name lines at the top and bottom of a block."""
+    lines = body.split("\n")
+    drop: dict[int, str] = {}
+    for step in (1, -1):
+        k = 0 if step == 1 else len(lines) - 1
+        while 0 <= k < len(lines):
+            line = lines[k].strip()
+            if _MARKER.match(line):
+                drop[k] = line
+            elif line and not (line.startswith("//") and "`" not in line):
+                break
+            k += step
+    kept = "\n".join(line for k, line in enumerate(lines) if k not in drop)
+    return kept, [drop[k] for k in sorted(drop)]
+
+
 def _choose(cands: list[_Block]) -> tuple[_Block | None, str]:
     both = [b for b in cands if _PACKAGE_MAIN.search(b.body) and _FUNC_MAIN.search(b.body)]
     if both:
@@ -185,7 +225,10 @@ def extract_go(text: str) -> Extraction:
         note = f"picked {where} ({label}): {why}"
         if not chosen.closed:
             note += "; closing fence missing"
-        return Extraction(_finish(chosen.body), method, len(cands), note, thinking)
+        body, dropped = _drop_markers(chosen.body)
+        if dropped:
+            note += "; dropped marker line(s) " + ", ".join(repr(d) for d in dropped)
+        return Extraction(_finish(body), method, len(cands), note, thinking)
 
     bare = _bare(lines, blocks)
     if bare is not None:

@@ -193,6 +193,32 @@ CASES: list[tuple[str, str, str | None, str, int, bool]] = [
     ("inline-triple-backticks-not-a-fence",
      "Wrap code in ```go ... ``` like so:\n" + fence(PROG),
      PROG, "fence", 1, False),
+    # Rule 7: the prompt's file markers copied into the fence (2 of 33 real answers to
+    # the scraper exam v2 port lost their build to them).
+    ("prompt-markers-inside-go-fence",
+     "Here is the updated file:\n\n```go\n#START scraper.go#\n" + PROG + "#END scraper.go#\n```\n",
+     PROG, "fence", 1, False),
+    ("markers-and-blank-lines-inside-fence",
+     "```go\n\n#START main.go#\n\n" + PROG + "\n#END main.go#\n\n```\n",
+     PROG, "fence", 1, False),
+    ("filename-line-then-comment-inside-fence",
+     fence("main.go\n// main.go: prints hello\n" + PROG),
+     "// main.go: prints hello\n" + PROG, "fence", 1, False),
+    ("marker-after-comment-inside-fence",
+     fence("// main.go\n#START main.go#\n" + PROG + "// end of main.go\n#END main.go#\n"),
+     "// main.go\n" + PROG + "// end of main.go\n", "fence", 1, False),
+    ("markers-in-unclosed-fence",
+     "```go\n#START main.go#\n" + PROG,
+     PROG, "fence-unclosed", 1, False),
+    ("markers-between-two-files-stay",
+     fence("#START a.go#\n" + PROG + "#END a.go#\n#START b.go#\n" + SNIPPET + "#END b.go#\n"),
+     PROG + "#END a.go#\n#START b.go#\n" + SNIPPET, "fence", 1, False),
+    ("filename-inside-block-comment-stays",
+     fence("/*\nmain.go\n*/\n" + PROG),
+     "/*\nmain.go\n*/\n" + PROG, "fence", 1, False),
+    ("raw-string-ending-in-a-filename-stays",
+     fence(PROG + "\nconst usage = `run it as\nmain.go`\n"),
+     PROG + "\nconst usage = `run it as\nmain.go`\n", "fence", 1, False),
 ]
 
 
@@ -233,6 +259,68 @@ def test_case_ids_unique_and_enough() -> None:
 )
 def test_notes(answer: str, note: str) -> None:
     assert extract_go(answer).note == note
+
+
+# Rule 7, line by line: (line, dropped) at the top and at the bottom of a go block.
+MARKER_LINES: list[tuple[str, bool]] = [
+    ("#START scraper.go#", True),
+    ("#END scraper.go#", True),
+    ("#START#", True),
+    ("### main.go", True),
+    ("# main.go", True),
+    ("main.go", True),
+    ("cmd/scraper/main.go", True),
+    ("main.go:", True),
+    ("File: main.go", True),
+    ("file: main.go", True),
+    ("Filename: scraper.go", True),
+    ("Path: cmd/main.go", True),
+    ("--- main.go ---", True),
+    ("=== main.go ===", True),
+    ("**main.go**", True),
+    ("**File: main.go**", True),
+    ("<main.go>", True),
+    ("[main.go]", True),
+    ("  main.go  ", True),
+    # valid Go (or not a file marker): kept
+    ("// main.go", False),
+    ("// File: main.go", False),
+    ("/* main.go */", False),
+    ("//go:build linux", False),
+    ("var name = \"main.go\"", False),
+    ("const f = `main.go`", False),
+    ("main.go`", False),
+    ("go run main.go", False),
+    ("main.py", False),
+    ("Here is main.go:", False),
+    ("}", False),
+    (")", False),
+]
+
+
+@pytest.mark.parametrize(("line", "dropped"), MARKER_LINES, ids=[case[0] for case in MARKER_LINES])
+def test_marker_lines_at_block_ends(line: str, dropped: bool) -> None:
+    top = extract_go(fence(line + "\n" + PROG))
+    bottom = extract_go(fence(PROG + line + "\n"))
+    assert top.code == (PROG if dropped else _finish(line + "\n" + PROG))
+    assert bottom.code == (PROG if dropped else PROG + line.rstrip() + "\n")
+    assert ("dropped marker line" in top.note) is dropped
+    assert ("dropped marker line" in bottom.note) is dropped
+
+
+def _finish(code: str) -> str:
+    return code.lstrip("\n").rstrip() + "\n"
+
+
+def test_marker_lines_are_kept_in_the_middle() -> None:
+    code = "package main\n\n#START x#\nfunc main() {}\n"
+    assert extract_go(fence(code)).code == code
+
+
+def test_marker_note_names_the_dropped_lines() -> None:
+    got = extract_go(fence("#START main.go#\n" + PROG + "#END main.go#\n"))
+    assert got.note == ("picked the only block (go): package main and func main; "
+                        "dropped marker line(s) '#START main.go#', '#END main.go#'")
 
 
 @pytest.mark.parametrize(

@@ -15,14 +15,28 @@ returns every byte received; ``parse_response`` assembles the chunks into the sa
 stored; an error event inside the stream (``data: {"error": ...}``) becomes an
 ``EndpointHTTPError`` with the error's code.
 
+One deadline per exchange, streamed or not: ``timeout_s`` bounds the whole
+exchange (connect, waiting, and every byte of the answer), not each read. A server
+that trickles its answer a byte at a time, or goes silent mid-answer, is cut off
+at the deadline: a timer shuts the connection's socket down, and the bytes
+received so far travel with the ``EndpointTimeout`` (``partial``). Each exchange
+has a connection of its own (``Connection: close``), so the socket is always known.
+
+A 429 or 503 may say when to come back (``Retry-After``, seconds or an HTTP date):
+``EndpointHTTPError.retry_after_s`` carries it to the runner, which waits that
+long (capped) instead of its own back-off when that is shorter.
+
 Only the parameters the run's config sets are sent (``Sampling.to_body``).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -68,6 +82,7 @@ class RawExchange:
     wall_s: float
     ttft_s: float | None = None      # streamed: request sent -> first generated token
     streamed: bool = False           # the body is server-sent events
+    retry_after_s: float | None = None   # the answer's Retry-After, in seconds from now
 
 
 @dataclass(frozen=True)
@@ -103,9 +118,11 @@ class ChatClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.timeout_s = timeout_s
+        # The per-operation timeouts are a back-stop: _exchange's deadline ends the
+        # whole exchange at timeout_s (httpx's read timeout bounds each read only).
         self._http = httpx.Client(
             headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout=httpx.Timeout(timeout_s, connect=min(connect_timeout_s, timeout_s)),
             transport=transport,
             trust_env=False,
         )
@@ -155,60 +172,65 @@ class ChatClient:
         return err
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> RawExchange:
-        started = time.monotonic()
-        try:
-            if body is None:
-                resp = self._http.request(method, url)
-            else:
-                resp = self._http.request(method, url, content=json.dumps(body).encode("utf-8"))
-            data = resp.content
-        except httpx.HTTPError as e:
-            raise self._transport_error(url, e) from e
-        return RawExchange(url, resp.status_code, data, time.monotonic() - started)
+        return self._exchange(method, url, body, watch_stream=False)
 
     def send(self, body: dict[str, Any]) -> RawExchange:
         """POST one chat completion; transport failures raise, HTTP errors do not.
         A body with ``"stream": true`` is read as a stream (``send_stream``)."""
         if body.get("stream") is True:
             return self.send_stream(body)
-        return self._request("POST", self.chat_url, body)
+        return self._exchange("POST", self.chat_url, body, watch_stream=False)
 
     def send_stream(self, body: dict[str, Any]) -> RawExchange:
-        """POST a streamed chat completion and read it to the end. The whole
-        exchange must finish within the request timeout (a server sending only
-        keep-alive comments cannot hold the sweep forever). The deadline is checked
-        as bytes arrive; a server that goes silent is cut off by the read timeout
-        (the same number), so a stream ends within twice the timeout at worst. A
-        non-stream answer (an HTTP error, or a server that ignores ``stream``) is
-        returned as is."""
-        url = self.chat_url
+        """POST a streamed chat completion and read it to the end, noting the time to
+        the first generated token. The whole exchange must finish within the request
+        timeout, keep-alive comments or not. A non-stream answer (an HTTP error, or a
+        server that ignores ``stream``) is returned as is."""
+        return self._exchange("POST", self.chat_url, body, watch_stream=True)
+
+    def _exchange(self, method: str, url: str, body: dict[str, Any] | None, *, watch_stream: bool) -> RawExchange:
+        """One HTTP exchange read to its end, within one deadline (``timeout_s``)."""
         started = time.monotonic()
         buf = bytearray()
         first = _FirstToken()
         ttft: float | None = None
+        streamed = False
+        deadline = _Deadline(self.timeout_s)
+        content = None if body is None else json.dumps(body).encode("utf-8")
         try:
-            # A connection of its own: llama-server (cpp-httplib) closes a connection after
-            # a stream ends, and reusing it raced with that close ("disconnected without
-            # sending a response" on the next request).
-            with self._http.stream("POST", url, content=json.dumps(body).encode("utf-8"),
-                                   headers={"Connection": "close"}) as resp:
-                streamed = "text/event-stream" in resp.headers.get("content-type", "").lower()
+            # A connection of its own: the deadline knows which socket to shut down, and
+            # llama-server (cpp-httplib) closes a connection after a stream ends anyway
+            # (reusing it raced with that close: "disconnected without sending a response").
+            with self._http.stream(method, url, content=content, headers={"Connection": "close"},
+                                   extensions={"trace": deadline.trace}) as resp:
+                streamed = watch_stream and "text/event-stream" in resp.headers.get("content-type", "").lower()
                 for piece in resp.iter_bytes():
                     buf += piece
-                    now = time.monotonic()
                     if streamed and ttft is None and first.feed(piece):
-                        ttft = now - started
-                    if now - started > self.timeout_s:
-                        err = EndpointTimeout(
-                            f"{url} did not finish streaming within {self.timeout_s:.0f}s "
-                            f"({len(buf)} bytes received)",
-                            hint="raise --request-timeout, or lower max_tokens")
-                        err.partial = bytes(buf)
-                        raise err
+                        ttft = time.monotonic() - started
+                    if deadline.expired:
+                        break
                 status = resp.status_code
+                retry_after = _retry_after(resp.headers.get("retry-after"))
         except httpx.HTTPError as e:
+            if not deadline.finish():
+                raise self._timeout(url, streamed, buf) from e
             raise self._transport_error(url, e, bytes(buf)) from e
-        return RawExchange(url, status, bytes(buf), time.monotonic() - started, ttft_s=ttft, streamed=streamed)
+        if not deadline.finish():
+            raise self._timeout(url, streamed, buf)
+        return RawExchange(url, status, bytes(buf), time.monotonic() - started, ttft_s=ttft, streamed=streamed,
+                           retry_after_s=retry_after)
+
+    def _timeout(self, url: str, streamed: bool, buf: bytearray) -> EndpointTimeout:
+        if streamed:
+            err = EndpointTimeout(f"{url} did not finish streaming within {self.timeout_s:g}s "
+                                  f"({len(buf)} bytes received)", hint="raise --request-timeout, or lower max_tokens")
+        else:
+            err = EndpointTimeout(f"{url} gave no complete answer within {self.timeout_s:g}s "
+                                  f"({len(buf)} bytes received)",
+                                  hint="raise --request-timeout, or check the server is not stuck")
+        err.partial = bytes(buf) or None
+        return err
 
     def list_models(self) -> list[str]:
         raw = self._request("GET", f"{self.endpoint}/v1/models")
@@ -259,6 +281,73 @@ class ChatClient:
         return route
 
 
+class _Deadline:
+    """Ends one HTTP exchange ``seconds`` after it starts, whatever the server does:
+    at the deadline a timer shuts the exchange's socket down (learnt from httpcore's
+    ``trace`` extension when the connection is made), which wakes a read blocked on
+    a silent or trickling server at once. ``finish()`` stops the timer and says
+    whether the exchange ended in time."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._over = False
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._sock = sock
+                if self.expired:
+                    _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _shutdown(self._sock)
+
+    def finish(self) -> bool:
+        """True when the exchange ended before the deadline."""
+        with self._lock:
+            self._over = True
+            self._timer.cancel()
+            return not self.expired
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass     # already closed
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date);
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     return " ".join(text.split())[:200]
@@ -296,7 +385,8 @@ def error_for(raw: RawExchange, *, model: str | None) -> EndpointError:
     if raw.status >= 500 and model is not None and any(f in low for f in LOAD_FAILURES):
         return ModelLoadFailed(f"model '{model}' failed to load (HTTP {raw.status}: {message})", status=raw.status,
                                hint="see the llama-swap log (GET /logs) for why its server did not start")
-    return EndpointHTTPError(f"HTTP {raw.status} from {raw.url}: {message or '(empty body)'}", status=raw.status)
+    return EndpointHTTPError(f"HTTP {raw.status} from {raw.url}: {message or '(empty body)'}", status=raw.status,
+                             retry_after_s=raw.retry_after_s)
 
 
 class _FirstToken:

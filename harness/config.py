@@ -30,6 +30,8 @@ class RunConfig:
     request_timeout_s: float = 600.0
     retries: int = 3                     # extra tries for retryable endpoint errors
     retry_backoff_s: float = 2.0         # first back-off; doubles each retry
+    # A 429/503's Retry-After is waited (instead of a shorter back-off), up to this.
+    retry_after_cap_s: float = 300.0
     max_endpoint_errors: int = 3         # consecutive failed cells before the sweep stops
     grading_workers: int = 2
     parallel: int = 1                    # generation requests in flight per model (server slots)

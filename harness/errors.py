@@ -86,10 +86,15 @@ class UnknownModel(EndpointError):
 
 
 class EndpointHTTPError(EndpointError):
-    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+    """``retry_after_s``: what the answer's Retry-After header asked for (seconds),
+    or None."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.retryable = status == 429 or status >= 500
+        self.retry_after_s = retry_after_s
 
 
 class ModelLoadFailed(EndpointHTTPError):

@@ -32,6 +32,7 @@ from harness.config import RunConfig
 from harness.errors import (
     ConflictError,
     EndpointError,
+    EndpointHTTPError,
     EndpointUnreachable,
     ModelLoadFailed,
     SweepError,
@@ -389,9 +390,9 @@ class Sweep:
             if (isinstance(last, (UnknownModel, ModelLoadFailed)) or not last.retryable or attempt_no > self.cfg.retries
                     or state.stop.is_set()):
                 raise last
-            wait = self.cfg.retry_backoff_s * (2 ** (attempt_no - 1))
+            wait, why = retry_wait(self.cfg, attempt_no, last)
             self._emit(Event("info", f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
-                                     f"in {wait:.0f}s", key))
+                                     f"in {wait:.0f}s{why}", key))
             self.sleep(wait)
             if state.stop.is_set():     # another worker stopped the sweep meanwhile: no new request
                 raise last
@@ -483,6 +484,19 @@ def _run_workers(fn: Callable[[T], None], items: list[T], n: int, stop: threadin
         raise
     if failures:
         raise failures[0]
+
+
+def retry_wait(cfg: RunConfig, attempt_no: int, err: EndpointError) -> tuple[float, str]:
+    """Seconds to wait before retry ``attempt_no`` and why, when it is not the plain
+    back-off: the back-off doubles each retry, and a server's Retry-After (429,
+    503) is honoured when longer, up to ``cfg.retry_after_cap_s``."""
+    wait = cfg.retry_backoff_s * (2 ** (attempt_no - 1))
+    asked = err.retry_after_s if isinstance(err, EndpointHTTPError) else None
+    if asked is None or asked <= wait:
+        return wait, ""
+    if asked > cfg.retry_after_cap_s:
+        return cfg.retry_after_cap_s, f" (the server's Retry-After {asked:.0f}s, capped)"
+    return asked, " (the server's Retry-After)"
 
 
 def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:

@@ -4,10 +4,15 @@ llama-server), and the stream parser on a table of real-world shapes."""
 from __future__ import annotations
 
 import json
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from harness.client import ChatClient, RawExchange, Sampling, parse_response, parse_stream, sse_events
+from harness.client import ChatClient, RawExchange, Sampling, error_for, parse_response, parse_stream, sse_events
 from harness.errors import (
     EndpointHTTPError,
     EndpointTimeout,
@@ -21,7 +26,7 @@ from tests.helpers import HELLO_GO
 MESSAGES = [{"role": "user", "content": "Write hello world in Go."}]
 
 
-def _send(llm: ScriptedLLM, *, stream: bool, timeout_s: float = 10) -> RawExchange:
+def _send(llm: ScriptedLLM | _Slow, *, stream: bool, timeout_s: float = 10) -> RawExchange:
     with ChatClient(llm.url, timeout_s=timeout_s) as client:
         return client.send(client.build_body("m", MESSAGES, 7, Sampling(max_tokens=2000), stream=stream))
 
@@ -193,3 +198,125 @@ def test_llama_swap_load_failure_inside_a_stream_is_a_load_failure():
     with pytest.raises(ModelLoadFailed, match="model 'big' failed to load .*health check timed out") as e:
         parse_response(_raw(text), model="big")
     assert not e.value.retryable
+
+
+# -- one deadline per request, whatever the server does ------------------------------------
+
+
+class _Slow(socketserver.ThreadingTCPServer):
+    """A loopback HTTP server that answers every request with ``head`` then the
+    pieces of ``pieces`` (delay, bytes), one after the other, then holds the
+    connection open until stopped: a server that trickles, or goes silent."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, head: bytes, pieces: list[tuple[float, bytes]]) -> None:
+        self.head, self.pieces = head, pieces
+        self.stopping = threading.Event()
+        super().__init__(("127.0.0.1", 0), _SlowHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _SlowHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        srv: _Slow = self.server  # type: ignore[assignment]
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        try:
+            self.request.sendall(srv.head)
+            for delay, piece in srv.pieces:
+                if srv.stopping.wait(delay):
+                    return
+                self.request.sendall(piece)
+            srv.stopping.wait(60)
+        except OSError:
+            return      # the client gave up: what the tests want
+
+
+@contextmanager
+def _slow(head: bytes, pieces: list[tuple[float, bytes]]) -> Iterator[_Slow]:
+    srv = _Slow(head, pieces)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+ANSWER = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "ok"}}]}).encode()
+
+
+def test_a_trickled_plain_answer_ends_at_the_request_timeout():
+    """One byte every 0.1 s: no read ever waits the 1 s timeout, but the whole answer
+    (about 8 s) must not outlast it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(ANSWER)
+    with _slow(head, [(0.1, bytes([b])) for b in ANSWER]) as srv:
+        started = time.monotonic()
+        with pytest.raises(EndpointTimeout, match=r"gave no complete answer within 1s \(\d+ bytes received\)") as e:
+            _send(srv, stream=False, timeout_s=1.0)
+        took = time.monotonic() - started
+    assert 0.9 < took < 2.0, took
+    assert e.value.partial and ANSWER.startswith(e.value.partial)
+
+
+def test_a_stream_that_goes_silent_near_the_deadline_ends_at_it():
+    """A chunk just before the deadline, then silence: the deadline ends the request
+    at 2 s, not a read timeout 2 s after the last chunk."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+    chunk = b'data: {"choices":[{"index":0,"finish_reason":null,"delta":{"content":"x"}}]}\n\n'
+    with _slow(head, [(0.0, chunk), (1.7, chunk)]) as srv:
+        started = time.monotonic()
+        with pytest.raises(EndpointTimeout, match="did not finish streaming within 2s") as e:
+            _send(srv, stream=True, timeout_s=2.0)
+        took = time.monotonic() - started
+    assert 1.9 < took < 3.0, took
+    assert e.value.partial == chunk * 2
+
+
+def test_a_server_silent_before_its_headers_is_cut_at_the_deadline():
+    with _slow(b"", [(30.0, b"HTTP/1.1 200 OK\r\n\r\n")]) as srv:
+        started = time.monotonic()
+        with pytest.raises(EndpointTimeout, match="within 1s"):
+            _send(srv, stream=False, timeout_s=1.0)
+        assert time.monotonic() - started < 2.0
+
+
+def test_answers_within_the_deadline_are_untouched():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(ANSWER)
+    with _slow(head, [(0.05, ANSWER[:10]), (0.05, ANSWER[10:])]) as srv:
+        raw = _send(srv, stream=False, timeout_s=5.0)
+    assert raw.status == 200 and parse_response(raw).content == "ok"
+
+
+# -- Retry-After ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header, expected", [("7", 7.0), ("0", 0.0), (None, None), ("soon", None)])
+def test_retry_after_reaches_the_error(header, expected):
+    headers = {"Retry-After": header} if header is not None else {}
+    with ScriptedLLM({"m": Reply(status=429 if header is not None else 503, headers=headers)}) as llm:
+        raw = _send(llm, stream=False)
+    err = error_for(raw, model="m")
+    assert isinstance(err, EndpointHTTPError) and err.retryable
+    assert err.retry_after_s == expected
+
+
+def test_retry_after_as_an_http_date():
+    from email.utils import formatdate
+
+    with ScriptedLLM({"m": Reply(status=503, headers={"Retry-After": formatdate(time.time() + 30, usegmt=True)})}) as llm:
+        raw = _send(llm, stream=False)
+    assert raw.retry_after_s is not None and 27 <= raw.retry_after_s <= 31

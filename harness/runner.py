@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TypeVar
 
-from harness import grading, sandbox
+from harness import sandbox
+from harness.answers import Answer, classify, grade_answer
 from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
 from harness.errors import (
@@ -39,9 +40,8 @@ from harness.errors import (
     UnknownModel,
 )
 from harness.exams import Exam, Task
-from harness.extract import extract_go
 from harness.gotool import Toolchain
-from harness.results import CheckResult, Grade, Outcome
+from harness.results import Grade, Outcome
 from harness.store import AttemptRow, CellKey, Store
 
 
@@ -100,49 +100,21 @@ class SweepSummary:
 
 # -- classification -----------------------------------------------------------
 
-GEN_OK = "ok"
-
-
 def classify_generation(chat: ChatResult) -> tuple[str, str | None, str | None, str]:
-    """(gen_outcome, code, extraction_method, note) for a parsed answer."""
-    truncated = chat.finish_reason == "length"
-    content = chat.content or ""
-    if not content.strip():
-        if truncated:
-            where = "all of it reasoning" if chat.reasoning_content else "no content"
-            return Outcome.TRUNCATED.value, None, None, f"hit max_tokens with {where}"
-        if chat.reasoning_content:
-            return Outcome.REASONING_ONLY.value, None, None, "content empty; the answer is only reasoning"
-        return Outcome.EMPTY.value, None, None, "the answer is empty"
-    ex = extract_go(content)
-    if truncated:
-        note = "hit max_tokens; " + ex.note
-        return Outcome.TRUNCATED.value, ex.code, ex.method, note
-    if ex.code is None:
-        return Outcome.NO_CODE.value, None, ex.method, ex.note
-    return GEN_OK, ex.code, ex.method, ex.note
+    """(gen_outcome, code, extraction_method, note) for a parsed answer, stored with
+    the attempt for display; grading classifies the stored answer again
+    (``harness.answers``)."""
+    c = classify(Answer(chat.content, chat.reasoning_content, chat.finish_reason))
+    return c.gen_outcome, c.code, c.method, c.note
 
 
 def grade_attempt(exam: Exam, task: Task, attempt: AttemptRow, toolchain: Toolchain) -> Grade:
-    """Grade a stored attempt. Attempts without code get every check NOT_RUN at 0
-    points with their generation outcome; code is built and run."""
-    gen = attempt.gen_outcome
-    names = grading.check_names(exam, task)
-    if gen == Outcome.ENDPOINT_ERROR.value or attempt.extracted_code is None:
-        outcome = Outcome(gen) if gen != GEN_OK else Outcome.NO_CODE
-        why = attempt.error or {
-            Outcome.TRUNCATED.value: "the answer was cut off at max_tokens before any code",
-            Outcome.REASONING_ONLY.value: "the answer had reasoning but no content",
-            Outcome.EMPTY.value: "the answer was empty",
-            Outcome.NO_CODE.value: "the answer contained no Go code",
-        }.get(gen, "no code")
-        checks = tuple(CheckResult.not_run(n, p, why) for n, p in names)
-        return Grade(outcome, 0.0, task.points, checks, why, grader_hash=exam.grader_hash)
-    g = grading.grade_source(exam, task, attempt.extracted_code, toolchain)
-    if gen == Outcome.TRUNCATED.value and g.outcome is not Outcome.GRADING_ERROR:
-        return Grade(Outcome.TRUNCATED, g.points, g.max_points, g.checks,
-                     f"truncated at max_tokens; {g.explanation}", g.grader_hash, g.duration_s, g.details)
-    return g
+    """Grade a stored attempt from its stored answer (never its stored extracted code)."""
+    endpoint_error = None
+    if attempt.gen_outcome == Outcome.ENDPOINT_ERROR.value:
+        endpoint_error = attempt.error or "the endpoint failed"
+    answer = Answer(attempt.content, attempt.reasoning_content, attempt.finish_reason, endpoint_error)
+    return grade_answer(exam, task, answer, toolchain)
 
 
 # -- the sweep ------------------------------------------------------------------

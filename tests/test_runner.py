@@ -175,6 +175,47 @@ def test_grader_change_does_not_mix(tmp_path, toolchain):
     assert st.query("SELECT COUNT(*) FROM grades")[0][0] == 2   # the old grade is kept
 
 
+def test_grading_reads_the_stored_answer_not_the_stored_extraction(tmp_path, toolchain):
+    """A grade is a function of the stored answer and the exam: the code extracted at
+    generation time (here as an older extractor left it) is never what is graded, so
+    a regrade after an extraction change grades the new extraction, and an answer
+    that now has code, or no longer has, changes class."""
+    from harness.regrade import regrade_store
+    from harness.store import CellKey
+
+    exam = make_tiny_exam(tmp_path / "exams")
+    marked = "```go\n#START main.go#\n" + HELLO_GO + "#END main.go#\n```\n"
+    stale = [  # seed, stored gen_outcome, stored extracted code, the answer itself
+        (1, "ok", "#START main.go#\n" + HELLO_GO + "#END main.go#\n", marked),  # markers kept by the old rules
+        (2, "no_code", None, scripted_fence(HELLO_GO)),                          # code the old rules missed
+        (3, "ok", HELLO_GO, "I cannot write Go today."),                         # code the old rules imagined
+    ]
+    st = Store(tmp_path / "out")
+    run = st.start_run(command="t", config={}, tool_version="t", go_version=None, go_source=None, host={})
+    for seed, gen, code, content in stale:
+        st.save_attempt(run, CellKey("m", "tiny", 1, "hello", seed), sampling={}, request_id=None, gen_outcome=gen,
+                        finish_reason="stop", content=content, extracted_code=code, extraction_method="fence")
+    assert regrade_store(st, toolchain, exams={("tiny", 1): exam}) == 3
+    df = _df(tmp_path / "out", exam).sort_values("seed")
+    assert list(df["outcome"]) == ["ran", "ran", "no_code"]
+    assert list(df["points"]) == [3.0, 3.0, 0.0]
+    graded = [d["extraction"] for d in df["grade_details"]]
+    assert graded[0]["code"] == HELLO_GO and "dropped marker line(s) '#START main.go#'" in graded[0]["note"]
+    assert graded[2]["code"] is None and graded[2]["method"] == "none"
+    st.close()
+
+
+def test_run_with_marker_lines_in_the_fence_builds(tmp_path, exam, toolchain):
+    """The prompt's file markers inside the go fence no longer cost the build."""
+    answer = "Here it is:\n```go\n#START main.go#\n" + HELLO_GO + "#END main.go#\n```\n"
+    with ScriptedLLM({"m": Reply(answer)}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,))
+    assert s.ok
+    row = _df(tmp_path / "out", exam).iloc[0]
+    assert (row["outcome"], row["points"]) == ("ran", 3.0)
+    assert row["extracted_code"] == HELLO_GO
+
+
 # -- per-model sampling, server props, unloading between models (issue #4) -------------------
 
 

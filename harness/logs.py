@@ -3,7 +3,9 @@
 Each entry is one attempt as stored: the request sent, the answer, the extracted
 code, and its grade (outcome, points, explanation, the checks that did not pass).
 The grade shown is the one by the current grader of the exam when there is one,
-else the newest stored grade (marked not current). Nothing is built or called.
+else the newest stored grade (marked not current). The current grader is the one
+the store's latest run recorded for the exam version (``Store.current_graders``),
+not the one installed now. Nothing is built or called.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class LogEntry:
     grader_hash: str | None
     grade_current: bool | None            # None when the current grader is unknown
     failing_checks: tuple[dict[str, Any], ...]
+    # What the shown grade built, extracted again from the answer at grading time
+    # ({"method", "note", "code"}); None for grades stored before grading extracted.
+    graded_extraction: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -64,7 +69,10 @@ def _json(text: str | None) -> Any:
 
 def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | None = None,
          grader_hashes: dict[tuple[str, int], str] | None = None) -> list[LogEntry]:
-    """The newest ``n`` attempts (optionally of one model / exam), newest first."""
+    """The newest ``n`` attempts (optionally of one model / exam), newest first.
+    ``grader_hashes`` overrides the store's current graders."""
+    if grader_hashes is None:
+        grader_hashes = {k: r.grader_hash for k, r in store.current_graders().items()}
     where, params = [], []
     if model is not None:
         where.append("model = ?")
@@ -84,7 +92,7 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
         if req is None and reqs:
             req = reqs[-1]
         grades = store.query("SELECT * FROM grades WHERE attempt_id=? ORDER BY id DESC", (a["id"],))
-        current_hash = (grader_hashes or {}).get((key.exam, key.exam_version))
+        current_hash = grader_hashes.get((key.exam, key.exam_version))
         grade = next((g for g in grades if g["grader_hash"] == current_hash), grades[0] if grades else None)
         failing: tuple[dict[str, Any], ...] = ()
         if grade is not None:
@@ -109,8 +117,15 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
             grader_hash=grade["grader_hash"] if grade is not None else None,
             grade_current=None if grade is None or current_hash is None else grade["grader_hash"] == current_hash,
             failing_checks=failing,
+            graded_extraction=_extraction(grade["details_json"]) if grade is not None else None,
         ))
     return out
+
+
+def _extraction(details_json: str | None) -> dict[str, Any] | None:
+    details = _json(details_json)
+    ex = details.get("extraction") if isinstance(details, dict) else None
+    return ex if isinstance(ex, dict) else None
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -164,4 +179,12 @@ def render(e: LogEntry) -> str:
         lines.append(_indent(e.extracted_code))
     elif e.extraction_note:
         lines.append(f"extracted code: none ({e.extraction_note})")
+    graded = e.graded_extraction
+    if graded is not None and graded.get("code") != e.extracted_code:
+        # The grader extracted differently than the generation did (the rules changed since).
+        if graded.get("code") is None:
+            lines.append(f"graded code: none, extracted again by the grader ({graded.get('note')})")
+        else:
+            lines.append(f"graded code, extracted again by the grader ({graded.get('method')}; {graded.get('note')}):")
+            lines.append(_indent(str(graded["code"])))
     return "\n".join(lines) + "\n"

@@ -1,13 +1,23 @@
-"""Re-grading stored answers with the current grader, without calling any model."""
+"""Re-grading stored answers with the current grader, without calling any model.
+
+Each stored answer is graded again from the answer itself (``harness.answers``),
+so a change anywhere in grading, extraction included, reaches old answers. The
+exam of each stored exam version is loaded from the directory the store's latest
+run recorded for it (an exam passed as a directory is found again), else from the
+installed exams. A regrade is a run: it records the grader it used per exam
+version, which then becomes the current one for reports and ``sweep logs``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from harness.errors import ExamError
 from harness.exams import Exam, exam_dirs, load_exam
 from harness.gotool import Toolchain
-from harness.runner import Event, grade_attempt
+from harness.runner import Event, grade_attempt, host_info, tool_version
 from harness.store import AttemptRow, Store
 
 
@@ -19,6 +29,38 @@ def installed_exams() -> dict[tuple[str, int], Exam]:
     return out
 
 
+def stored_exams(store: Store, emit: Callable[[Event], None] | None = None) -> dict[tuple[str, int], Exam]:
+    """The exam of every exam version with stored answers: from the directory the
+    latest run recorded for it when it still holds that exam and version, else the
+    installed one. Exam versions found nowhere are left out (and reported)."""
+    emit = emit or (lambda e: None)
+    wanted = sorted((r["exam"], r["exam_version"]) for r in store.query(
+        "SELECT DISTINCT exam, exam_version FROM attempts"))
+    recorded = store.current_graders()
+    installed: dict[tuple[str, int], Exam] | None = None
+    out: dict[tuple[str, int], Exam] = {}
+    for key in wanted:
+        rec = recorded.get(key)
+        if rec is not None and rec.exam_dir is not None and (Path(rec.exam_dir) / "exam.toml").is_file():
+            try:
+                exam = load_exam(Path(rec.exam_dir))
+            except ExamError as e:
+                emit(Event("info", f"{key[0]} v{key[1]}: the recorded exam at {rec.exam_dir} does not load "
+                                   f"({e.one_line()}); trying the installed exams"))
+            else:
+                if (exam.id, exam.version) == key:
+                    out[key] = exam
+                    continue
+        if installed is None:
+            installed = installed_exams()
+        if key in installed:
+            out[key] = installed[key]
+        else:
+            where = f" (nor at {rec.exam_dir})" if rec is not None and rec.exam_dir else ""
+            emit(Event("info", f"{key[0]} v{key[1]} is not installed{where}; its answers keep their stored grades"))
+    return out
+
+
 def regrade_store(
     store: Store,
     toolchain: Toolchain,
@@ -26,26 +68,39 @@ def regrade_store(
     exams: dict[tuple[str, int], Exam] | None = None,
     workers: int = 2,
     progress: Callable[[Event], None] | None = None,
+    command: str = "sweep regrade",
 ) -> int:
-    """Grade every stored answer that has no grade by its exam's current grader.
-    Old grades stay in the store; reports use the current grader's. Answers to an
-    exam version that is no longer installed are left alone (and reported)."""
-    exams = installed_exams() if exams is None else exams
-    hashes = {k: e.grader_hash for k, e in exams.items()}
-    todo = store.attempts_needing_grade(hashes)
+    """Grade every stored answer that has no grade by its exam's current grader
+    (``exams``, else :func:`stored_exams`). Old grades stay in the store; the run
+    records the graders it used, so reports show the new grades as current."""
     emit = progress or (lambda e: None)
-    orphans = {(r["exam"], r["exam_version"]) for r in store.query(
-        "SELECT DISTINCT exam, exam_version FROM attempts")} - set(exams)
-    for exam_id, version in sorted(orphans):
-        emit(Event("info", f"{exam_id} v{version} is not installed; its answers keep their stored grades"))
+    exams = stored_exams(store, emit) if exams is None else exams
+    stored = {(r["exam"], r["exam_version"]) for r in store.query("SELECT DISTINCT exam, exam_version FROM attempts")}
+    exams = {k: e for k, e in exams.items() if k in stored}
+    todo = store.attempts_needing_grade({k: e.grader_hash for k, e in exams.items()})
+    run_id = store.start_run(command=command, config={"workers": workers}, tool_version=tool_version(),
+                             go_version=toolchain.version, go_source=toolchain.source, host=host_info())
+    status, error = "failed", None
+    try:
+        store.record_graders(run_id, [(e.id, e.version, e.grader_hash, str(e.root.resolve()))
+                                      for _, e in sorted(exams.items())])
 
-    def one(att: AttemptRow) -> None:
-        exam = exams[(att.key.exam, att.key.exam_version)]
-        grade = grade_attempt(exam, exam.task(att.key.task), att, toolchain)
-        store.save_grade(att.id, grade, go_version=toolchain.version)
-        emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}", att.key,
-                   grade.outcome.value, total=len(todo)))
+        def one(att: AttemptRow) -> None:
+            exam = exams[(att.key.exam, att.key.exam_version)]
+            grade = grade_attempt(exam, exam.task(att.key.task), att, toolchain)
+            store.save_grade(att.id, grade, go_version=toolchain.version)
+            emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}", att.key,
+                       grade.outcome.value, total=len(todo)))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, todo))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(one, todo))
+        status = "done"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user"
+        raise
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        store.finish_run(run_id, status, error)
     return len(todo)

@@ -18,26 +18,12 @@ import numpy as np
 import pandas as pd
 
 from harness import quant, speed, stats
-from harness.errors import ExamError
-from harness.exams import exam_dirs, load_exam
 from harness.quant import QuantInfo
 from harness.results import Outcome
 from harness.store import Store, open_existing
 from harness.tables import Table
 
 OUTCOME_ORDER = [o.value for o in Outcome]
-
-
-def current_grader_hashes() -> dict[tuple[str, int], str]:
-    """Grader hash of every exam installed now, by (exam id, version)."""
-    out: dict[tuple[str, int], str] = {}
-    for path in exam_dirs().values():
-        try:
-            exam = load_exam(path)
-        except ExamError:
-            continue
-        out[(exam.id, exam.version)] = exam.grader_hash
-    return out
 
 
 def _json(text: str | None) -> dict[str, Any]:
@@ -52,10 +38,14 @@ def _json(text: str | None) -> dict[str, Any]:
 
 def load(directory: Path | str, *, grader_hashes: dict[tuple[str, int], str] | None = None) -> pd.DataFrame:
     """One row per attempt. The grade shown is the current grader's when it exists,
-    else the newest one (``grade_current`` says which)."""
+    else the newest one (``grade_current`` says which). The current grader of an
+    exam version is the one the store's latest run recorded (``Store.current_graders``),
+    not the one installed now; ``grader_hashes`` overrides it."""
     store = open_existing(Path(directory))
     try:
-        return _load(store, current_grader_hashes() if grader_hashes is None else grader_hashes)
+        if grader_hashes is None:
+            grader_hashes = {k: r.grader_hash for k, r in store.current_graders().items()}
+        return _load(store, grader_hashes)
     finally:
         store.close()
 

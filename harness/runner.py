@@ -166,6 +166,9 @@ class Sweep:
         status = "failed"
         error: str | None = None
         try:
+            # The grader this run grades each exam with: reports read it back as the current one.
+            self.store.record_graders(run_id, [(e.id, e.version, e.grader_hash, str(e.root.resolve()))
+                                               for e in self.exams])
             self._emit(Event("info", f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
                                      f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)"
                                      + (f"; {self.cfg.parallel} requests at a time per model" if self.cfg.parallel > 1

@@ -9,10 +9,24 @@ applied in order and recorded in ``_migrations``. docs/store.md describes it.
 Cell key: (model, exam, exam_version, task, seed). A cell is *done* when it has an
 attempt whose generation did not end in an endpoint error; resuming fills in only
 missing cells. A grade is keyed by (attempt, grader_hash): a new grader never
-overwrites old grades, it adds its own.
+overwrites old grades, it adds its own. A grade is a function of the stored answer
+(``content``, ``reasoning_content``, ``finish_reason``) and the exam: grading
+classifies and extracts the answer again (``harness.answers``) and records the
+extraction it built in the grade's ``details_json`` (``extraction``: method, note,
+code). An attempt's ``gen_outcome``, ``extracted_code``, ``extraction_method`` and
+``extraction_note`` are what the rules found when the answer arrived, kept for
+display; after a change of the extraction rules a regrade may differ from them.
 
 ``ttft_s`` (in ``attempts`` and ``requests``, added by ``m003_ttft``): seconds from
 sending a streamed request to its first generated token; NULL when not streamed.
+
+``run_graders`` (added by ``m004_run_graders``): the grader each run (``sweep run``,
+``sweep regrade``) graded each exam version with, and the directory the exam was
+loaded from. The *current* grader of an exam version in a results directory is the
+one its latest run recorded; reports, ``sweep logs`` and ``sweep regrade`` read it
+from here, never from the exams installed when reading. For exam versions no run
+recorded (stores written before ``m004_run_graders``), it is the grader of their
+newest grade.
 """
 
 from __future__ import annotations
@@ -160,7 +174,23 @@ def m003_ttft(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft]
+def m004_run_graders(db: sqlite3.Connection) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE run_graders (                    -- the grader a run graded an exam version with
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            exam TEXT NOT NULL, exam_version INTEGER NOT NULL,
+            grader_hash TEXT NOT NULL,
+            exam_dir TEXT NOT NULL,                   -- where the exam was loaded from (absolute)
+            PRIMARY KEY (run_id, exam, exam_version)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft,
+                                                          m004_run_graders]
 
 
 @dataclass(frozen=True)
@@ -186,6 +216,17 @@ class AttemptRow:
     extracted_code: str | None
     sampling_json: str
     error: str | None
+
+
+@dataclass(frozen=True)
+class GraderRecord:
+    """The current grader of one exam version in a results directory."""
+
+    exam: str
+    exam_version: int
+    grader_hash: str
+    exam_dir: str | None      # where the run loaded the exam from; None when inferred from a grade
+    run_id: int | None        # the run that recorded it; None when inferred from the newest grade
 
 
 class Store:
@@ -274,6 +315,31 @@ class Store:
         with self._tx() as db:
             db.execute("UPDATE runs SET finished_at=?, status=?, error=? WHERE id=?",
                        (_now(), status, error, run_id))
+
+    # -- graders of runs -----------------------------------------------------------
+    def record_graders(self, run_id: int, graders: list[tuple[str, int, str, str]]) -> None:
+        """Record the grader this run grades each exam version with:
+        (exam, exam_version, grader_hash, exam_dir) tuples."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO run_graders (run_id, exam, exam_version, grader_hash, exam_dir)"
+                " VALUES (?, ?, ?, ?, ?)", [(run_id, *g) for g in graders])
+
+    def current_graders(self) -> dict[tuple[str, int], GraderRecord]:
+        """The current grader of every exam version with stored grades or recorded
+        runs, by (exam, exam_version): the one its latest run recorded, else (no
+        run recorded one) the grader of its newest grade."""
+        out: dict[tuple[str, int], GraderRecord] = {}
+        for r in self.query(
+                "SELECT a.exam, a.exam_version, g.grader_hash FROM grades g JOIN attempts a ON a.id = g.attempt_id"
+                " ORDER BY g.id"):
+            out[(r["exam"], r["exam_version"])] = GraderRecord(r["exam"], r["exam_version"], r["grader_hash"],
+                                                               None, None)
+        if self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='run_graders'"):
+            for r in self.query("SELECT * FROM run_graders ORDER BY run_id"):
+                out[(r["exam"], r["exam_version"])] = GraderRecord(r["exam"], r["exam_version"], r["grader_hash"],
+                                                                   r["exam_dir"], r["run_id"])
+        return out
 
     # -- requests ---------------------------------------------------------------
     def record_request(self, run_id: int, key: CellKey, try_no: int, url: str, body: dict[str, Any]) -> int:

@@ -80,8 +80,12 @@ def test_stale_grade_is_marked(results):
     [e] = _read(out, model="good", n=1, grader_hashes={(exam.id, exam.version): "0123456789ab"})
     assert e.grade_current is False and e.points == 3
     assert "older grader" in logs.render(e)
-    [e] = _read(out, model="good", n=1)          # unknown current grader: newest grade, no verdict
+    [e] = _read(out, model="good", n=1, grader_hashes={})   # unknown current grader: newest grade, no verdict
     assert e.grade_current is None
+    # By default the current grader is the one the run recorded, though the exam was a directory
+    # that is not installed: the run's own grades are current.
+    [e] = _read(out, model="good", n=1)
+    assert e.grade_current is True and "older grader" not in logs.render(e)
 
 
 def test_render_text(results):

@@ -232,3 +232,30 @@ def test_cli_report_with_llama_swap_config(tmp_path):
     assert quant_table["title"] == "Qwen3-8B: quantizations"
     assert [(x["quant"], x["model"], x["size_bytes"]) for x in quant_table["records"]] == [
         ("Q8_0", "big", 8700), ("Q4_K_M", "s", 5000)]
+
+
+def test_cli_run_with_an_exam_directory_then_report_logs_and_regrade(tmp_path):
+    """`sweep run --exam ./my-exam` then `sweep report`: the grades are the run's own
+    grader's, not "graded by an older grader" (the exam is not installed); `sweep
+    regrade` finds the exam again in its directory after it changed there."""
+    from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+    from tests.helpers import HELLO_GO, make_tiny_exam
+
+    exam = make_tiny_exam(tmp_path / "my-exams")
+    out = str(tmp_path / "out")
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        r = _sweep("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                   "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    for args in (("report", out), ("logs", out)):
+        r = _sweep(*args)
+        assert r.returncode == 0, r.stderr
+        assert "older grader" not in r.stdout and "not installed" not in r.stderr, (args, r.stdout, r.stderr)
+    assert "| m " in _sweep("report", out).stdout
+    make_tiny_exam(tmp_path / "my-exams", expect="goodbye\n")       # the exam changes where it was run from
+    r = _sweep("regrade", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "graded 1 stored answer(s)" in r.stderr and "not installed" not in r.stderr
+    assert "older grader" not in r.stdout
+    df = report.load(out)
+    assert list(df["points"]) == [2.0] and bool(df.iloc[0]["grade_current"])

@@ -216,6 +216,35 @@ def test_run_with_marker_lines_in_the_fence_builds(tmp_path, exam, toolchain):
     assert row["extracted_code"] == HELLO_GO
 
 
+def test_each_run_records_its_grader_and_regrade_finds_the_exam_directory(tmp_path, toolchain):
+    """`sweep run --exam DIR`: the run records the grader it used (so its grades are
+    current, though DIR is not installed); regrade finds the exam again in DIR."""
+    from harness.regrade import regrade_store
+
+    exam = make_tiny_exam(tmp_path / "e")
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,))
+    st = Store(tmp_path / "out")
+    [rec] = st.query("SELECT * FROM run_graders")
+    assert (rec["exam"], rec["exam_version"], rec["grader_hash"]) == ("tiny", 1, exam.grader_hash)
+    assert rec["exam_dir"] == str(exam.root.resolve())
+    df = report.load(tmp_path / "out")                     # no hashes given: the store's own
+    assert df.iloc[0]["grade_current"] and df.iloc[0]["points"] == 3
+    assert "older grader" not in report.markdown(df)
+    # The exam changes in place: regrade (without being told the exams) grades with it.
+    changed = make_tiny_exam(tmp_path / "e", expect="goodbye\n")
+    assert changed.grader_hash != exam.grader_hash
+    events: list = []
+    assert regrade_store(st, toolchain, progress=events.append) == 1
+    assert not [e for e in events if "not installed" in e.message]
+    runs = st.query("SELECT command, status FROM runs ORDER BY id")
+    assert [(r["command"], r["status"]) for r in runs] == [("sweep run", "done"), ("sweep regrade", "done")]
+    assert st.current_graders()[("tiny", 1)].grader_hash == changed.grader_hash
+    df = report.load(tmp_path / "out")
+    assert df.iloc[0]["grade_current"] and df.iloc[0]["points"] == 2
+    st.close()
+
+
 # -- per-model sampling, server props, unloading between models (issue #4) -------------------
 
 

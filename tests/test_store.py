@@ -99,3 +99,41 @@ def test_failed_transaction_leaves_nothing(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         s.save_grade(aid, bad, go_version=None)
     assert s.query("SELECT COUNT(*) FROM grades")[0][0] == 0
+
+
+def _grade(s: Store, aid: int, grader_hash: str) -> None:
+    s.save_grade(aid, Grade(Outcome.RAN, 1, 1, (CheckResult("build", CheckStatus.PASS, 1, 1),), "e",
+                            grader_hash=grader_hash), go_version=None)
+
+
+def test_current_grader_is_the_one_the_latest_run_recorded(tmp_path):
+    s = Store(tmp_path)
+    aid = s.save_attempt(_run(s), KEY, sampling={}, request_id=None, gen_outcome="ok", content="x")
+    r1 = _run(s)
+    s.record_graders(r1, [("go-basics", 1, "aaa", "/exams/go-basics")])
+    _grade(s, aid, "aaa")
+    r2 = _run(s)
+    s.record_graders(r2, [("go-basics", 1, "bbb", "/elsewhere/go-basics"), ("other", 2, "ooo", "/x/other")])
+    _grade(s, aid, "bbb")
+    _grade(s, aid, "zzz")    # a newer grade does not make its grader current: the recording run does
+    cur = s.current_graders()
+    assert cur[("go-basics", 1)].grader_hash == "bbb"
+    assert (cur[("go-basics", 1)].exam_dir, cur[("go-basics", 1)].run_id) == ("/elsewhere/go-basics", r2)
+    assert cur[("other", 2)].grader_hash == "ooo"
+
+
+def test_current_grader_without_a_recording_run_is_the_newest_grades(tmp_path):
+    """A store written before m004_run_graders: no run recorded a grader."""
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for m in MIGRATIONS[:3]:
+        m(db)
+        db.execute("INSERT INTO _migrations VALUES (?, 'then')", (m.__name__,))
+    db.close()
+    s = Store(tmp_path)     # migrates to the current schema
+    assert [r["name"] for r in s.query("SELECT name FROM _migrations")][-1] == "m004_run_graders"
+    aid = s.save_attempt(_run(s), KEY, sampling={}, request_id=None, gen_outcome="ok", content="x")
+    _grade(s, aid, "old")
+    _grade(s, aid, "new")
+    rec = s.current_graders()[("go-basics", 1)]
+    assert (rec.grader_hash, rec.exam_dir, rec.run_id) == ("new", None, None)

@@ -17,13 +17,14 @@ run because the binary crashed or its flags could not be mapped is ``NOT_RUN`` o
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import proc
+from harness import proc, sandbox
 from harness.gotool import BuildResult
 from harness.results import CheckResult, CheckStatus
 
@@ -45,6 +46,14 @@ class CheckContext:
     env: dict[str, str]                  # scrubbed environment for the binary
     task_id: str = ""
     notes: dict[str, object] = field(default_factory=dict)  # stored with the grade (e.g. flag mapping)
+    # How each program is started (the driver sets it: a sandbox of its own under bwrap);
+    # None starts it directly (tests of exam code outside a driver).
+    inner: sandbox.Inner | None = None
+    # Called once per check with its result as soon as it is known (the driver
+    # streams it, so a check finished before the program killed the driver keeps it).
+    on_result: Callable[[CheckResult], None] | None = None
+    on_start: Callable[[], None] | None = None    # called before every program start
+    _runs: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
 
     def _argv(self, args: Sequence[str], race: bool) -> list[str]:
         binary = self.race_binary if race else self.binary
@@ -69,10 +78,25 @@ class CheckContext:
         limits: proc.Limits | None = None,
     ) -> proc.Process:
         """Start the binary with ``args``; use as a context manager."""
-        cwd = self.workdir / "run"
-        cwd.mkdir(exist_ok=True)
-        return proc.spawn(self._argv(args, race), env=self._env(race, env), cwd=cwd,
-                          limits=limits or self.limits)
+        return self._start(self._argv(args, race), self._env(race, env), limits or self.limits, None)
+
+    def _start(self, argv: list[str], env: dict[str, str], limits: proc.Limits, stdin: bytes | None) -> proc.Process:
+        if self.on_start is not None:
+            self.on_start()
+        cwd = self.workdir / f"run-{next(self._runs)}"   # each program its own (private) working directory
+        env = {**env, "HOME": str(cwd), "TMPDIR": str(cwd)}
+        if self.inner is None:
+            cwd.mkdir(exist_ok=True)
+            return proc.spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin)
+        p = self.inner.spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin)
+        assert isinstance(p, proc.Process)
+        return p
+
+    def report(self, result: CheckResult) -> None:
+        """Tell the harness a check's result as soon as it is final (optional; the
+        list ``run_checks`` returns still decides)."""
+        if self.on_result is not None:
+            self.on_result(result)
 
     def run(
         self,
@@ -84,10 +108,12 @@ class CheckContext:
         stdin: bytes | None = None,
     ) -> proc.ProcResult:
         """Run the binary to completion (bounded by the limits' wall time)."""
-        cwd = self.workdir / "run"
-        cwd.mkdir(exist_ok=True)
-        return proc.run(self._argv(args, race), env=self._env(race, env), cwd=cwd,
-                        limits=limits or self.limits, stdin=stdin)
+        lim = limits or self.limits
+        with self._start(self._argv(args, race), self._env(race, env), lim, stdin) as p:
+            if p.wait(lim.wall_s) is None:
+                p.timed_out = True
+                p.kill_group()
+            return p.result()
 
 
 def poll_until(

@@ -38,8 +38,10 @@ class Limits(_Strict):
     build_timeout_s: float = Field(120.0, gt=0)
     run_timeout_s: float = Field(5.0, gt=0)          # per program run (stdio) / per check step
     check_timeout_s: float = Field(60.0, gt=0)       # whole check driver (checks grader)
-    memory_mb: int = Field(1024, ge=512)             # address space; Go needs >= ~1 GiB
+    memory_mb: int = Field(1024, ge=512)             # address space of each process; Go needs >= ~1 GiB
     output_kb: int = Field(1024, ge=1)               # per stream
+    grading_memory_mb: int = Field(2048, ge=256)     # every process of one grading together (memory cgroup)
+    scratch_mb: int = Field(64, ge=1)                # each program's private writable directory, and its /tmp
 
 
 def _relative(paths: list[str]) -> None:

@@ -43,6 +43,10 @@ def cache_root() -> Path:
     env = os.environ.get("SWEEP_CACHE_DIR")
     if env:
         return Path(env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not os.environ.get("XDG_CACHE_HOME"):
+        # As root, builds run as an unprivileged uid (harness.sandbox.BUILD_UID), which
+        # must reach the cache even without namespaces: not under /root (mode 0700).
+        return Path("/var/cache/exam-sweep")
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "exam-sweep"
 
@@ -153,18 +157,25 @@ class Toolchain:
     ) -> BuildResult:
         """Build ``source`` (one main.go) in ``workdir``; never raises for the
         code's faults. The binary lands in ``workdir``."""
-        src_dir = workdir / ("src-race" if race else "src")
-        src_dir.mkdir(parents=True, exist_ok=True)
+        box = sandbox.current()
+        # Everything the build writes lives in one directory of its own (owned by the
+        # build uid when exam-sweep runs as root): sources, HOME and the binary.
+        area = workdir / ("build-race" if race else "build")
+        area.mkdir(parents=True, exist_ok=True)
+        src_dir = area / "src"
+        src_dir.mkdir(exist_ok=True)
         (src_dir / "main.go").write_text(source, encoding="utf-8")
         (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
-        home = workdir / ("home-race" if race else "home")
+        home = area / "home"
         home.mkdir(exist_ok=True)
-        out = workdir / (name or ("answer-race" if race else "answer"))
+        for d in (area, src_dir, home):
+            box.own(d, sandbox.Role.BUILD)
+        out = area / (name or ("answer-race" if race else "answer"))
         argv = [str(self.go), "build", "-o", str(out), f"-ldflags={LDFLAGS}"]
         if race:
             argv.append("-race")
         argv.append(".")
-        self.cache.mkdir(parents=True, exist_ok=True)
+        self.ensure_cache(box)
         # The build runs contained too (no network; only the toolchain, the shared
         # cache and this attempt's directory are visible): cgo directives reach gcc.
         res = sandbox.run(
@@ -172,8 +183,10 @@ class Toolchain:
             env=self.env(home, race=race),
             cwd=src_dir,
             limits=proc.Limits(wall_s=timeout_s, file_size=None, open_files=4096, output_bytes=256 * 1024),
-            writable=[workdir, self.cache],
+            writable=[area, self.cache],
             readable=[self.goroot],
+            role=sandbox.Role.BUILD,
+            sandbox=box,
         )
         assert isinstance(res, proc.ProcResult)
         log = (res.stdout + res.stderr).decode("utf-8", errors="replace")
@@ -196,6 +209,26 @@ class Toolchain:
             return normal, race.result()
 
     # -- cache ----------------------------------------------------------------
+    def ensure_cache(self, box: sandbox.Sandbox | None = None) -> None:
+        """Create the shared cache; as root, hand it to the build uid (once), so that
+        builds can write it and model-written programs, which run as another uid,
+        cannot."""
+        box = box or sandbox.current()
+        self.cache.mkdir(parents=True, exist_ok=True)
+        uid = box.uid_for(sandbox.Role.BUILD)
+        if uid is None or self.cache.stat().st_uid == uid:
+            return
+        with _CACHE_LOCK:
+            if self.cache.stat().st_uid == uid:
+                return
+            for dirpath, _dirs, filenames in os.walk(self.cache):
+                if dirpath != str(self.cache):
+                    os.chown(dirpath, uid, uid)
+                for n in filenames:
+                    os.chown(os.path.join(dirpath, n), uid, uid, follow_symlinks=False)
+            os.chmod(self.cache, 0o755)
+            os.chown(self.cache, uid, uid)   # last: it marks the whole tree as handed over
+
     def prewarm_marker(self, race: bool) -> Path:
         return self.cache / f".prewarmed-{self.version}-{'race' if race else 'plain'}"
 
@@ -240,6 +273,7 @@ class Toolchain:
 
 
 _PREWARM_LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()
 
 
 def first_lines(text: str, n: int) -> str:

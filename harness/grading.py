@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -116,7 +117,8 @@ def grade_source(
     own infrastructure failed). Leaves nothing behind in ``scratch_parent``."""
     started = time.monotonic()
     names = check_names(exam, task)
-    workdir = Path(tempfile.mkdtemp(prefix=f"sweep-{exam.id}-{task.id}-", dir=scratch_parent))
+    workdir = Path(tempfile.mkdtemp(prefix=sandbox.scratch_prefix(exam.id, task.id), dir=scratch_parent))
+    os.chmod(workdir, 0o711)   # the unprivileged uids (as root) walk to their files; nobody lists it
     try:
         grade = _grade_in(exam, task, source, toolchain, workdir, names)
     except ExamError:
@@ -155,7 +157,8 @@ def _build_failed(names: list[tuple[str, float]], task: Task, build: BuildResult
         else:
             checks.append(CheckResult.not_run(n, p, "the program did not build"))
     return Grade(Outcome.BUILD_FAILED, 0.0, task.points, tuple(checks), f"build failed: {why}",
-                 details={"build_log": build.log[-4000:], "build_status": build.status.value})
+                 details={"build_log": build.log[-4000:], "build_status": build.status.value,
+                          "isolation": sandbox.current().label()})
 
 
 def _grade_in(
@@ -171,13 +174,54 @@ def _grade_in(
     if exam.manifest.grader != "stdio" and task.race:
         # Both at once: the normal build's result decides first, as if it ran alone.
         build, race_build = toolchain.build_with_race(source, workdir, timeout_s=limits.build_timeout_s)
+        # One build of the source ran past our time limit while the other built it: the
+        # machine was slow (our fault), not the code. Try that build once more alone.
+        if build.ok and race_build.status is BuildStatus.TIMEOUT:
+            race_build = toolchain.build(source, workdir, race=True, timeout_s=limits.build_timeout_s)
+            if race_build.status is BuildStatus.TIMEOUT:
+                raise GradingError(f"the -race build ran past {limits.build_timeout_s:.0f}s twice while the normal "
+                                   "build succeeded (machine too slow? raise build_timeout_s)")
+        elif race_build.ok and build.status is BuildStatus.TIMEOUT:
+            build = toolchain.build(source, workdir, timeout_s=limits.build_timeout_s)
+            if build.status is BuildStatus.TIMEOUT:
+                raise GradingError(f"the build ran past {limits.build_timeout_s:.0f}s twice while the -race build "
+                                   "succeeded (machine too slow? raise build_timeout_s)")
     else:
         build = toolchain.build(source, workdir, timeout_s=limits.build_timeout_s)
     if not build.ok:
         return _build_failed(names, task, build)
+    box = sandbox.current()
+    with box.grading_group(memory_bytes=limits.grading_memory_mb * proc.MiB) as group:
+        grade = _run_phase(exam, task, build, race_build, workdir, names, box, group)
+        ooms = group.oom_kills()
+        peak = group.memory_peak()
+    details = dict(grade.details)
+    details["isolation"] = box.label()
+    if peak is not None:
+        details["memory_peak_mb"] = round(peak / proc.MiB, 1)
+    checks = grade.checks
+    if ooms:
+        details["oom_kills"] = ooms
+        why = (f" [the grading's memory limit of {limits.grading_memory_mb} MiB was exceeded: the kernel killed "
+               f"{ooms} process(es)]")
+        checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
+                       for c in checks)
+    return Grade(grade.outcome, grade.points, grade.max_points, checks, grade.explanation, details=details)
+
+
+def _run_phase(
+    exam: Exam,
+    task: Task,
+    build: BuildResult,
+    race_build: BuildResult | None,
+    workdir: Path,
+    names: list[tuple[str, float]],
+    box: sandbox.Sandbox,
+    group: sandbox.Group,
+) -> Grade:
     details: dict[str, object] = {"build_s": round(build.wall_s, 3)}
     if exam.manifest.grader == "stdio":
-        checks = _stdio_checks(exam, task, build.binary, workdir, names)  # type: ignore[arg-type]
+        checks = _stdio_checks(exam, task, build.binary, workdir, names, box, group)  # type: ignore[arg-type]
     else:
         race_binary = None
         if race_build is not None:
@@ -187,7 +231,6 @@ def _grade_in(
             race_binary = race_build.binary
         passed = _passed_to_checks()   # what the driver gets of our environment (read once)
         home = workdir / "home"
-        home.mkdir(exist_ok=True)
         ctx = CheckContext(
             binary=build.binary,  # type: ignore[arg-type]
             race_binary=race_binary,
@@ -198,9 +241,10 @@ def _grade_in(
             limits=_run_limits(exam, wall_s=exam.manifest.limits.run_timeout_s * _time_scale(passed)),
             env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
             task_id=task.id,
+            inner=sandbox.inner_for(box, exam.manifest.limits.scratch_mb * proc.MiB),
         )
         load_checks_module(exam)  # a broken checks.py is an exam error, raised here
-        results, notes = _run_driver(exam, ctx, passed)
+        results, notes = _run_driver(exam, ctx, passed, box, group, names)
         ctx.notes.update(notes)
         by_name = {r.name: r for r in results}
         missing = [n for n, _ in names if n not in by_name]
@@ -220,40 +264,99 @@ def _grade_in(
     return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
 
 
-def _run_driver(exam: Exam, ctx: CheckContext,
-                passed: dict[str, str]) -> tuple[list[CheckResult], dict[str, object]]:
+def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sandbox.Sandbox,
+                group: sandbox.Group,
+                names: list[tuple[str, float]]) -> tuple[list[CheckResult], dict[str, object]]:
     """Run checks.py in a child process (``harness.driver``) inside the sandbox,
-    where the checks' mock servers and the model's program share a private
-    loopback network. A driver that crashes, hangs or says nothing is our
-    fault (GradingError), never the model's."""
-    spec_path = ctx.workdir / "driver-spec.json"
-    spec_path.write_text(json.dumps(driver.spec_for(ctx, exam.root)), encoding="utf-8")
-    home = ctx.workdir / "home"
+    where the checks' mock servers and the model's programs share a private
+    loopback network. The result comes back on a pipe of its own, tagged with a
+    per-grading nonce; the programs never receive either, and nothing they print
+    counts. A driver that crashes, hangs or says nothing before any program started
+    is our fault (GradingError); one killed while a program was under test fails
+    the checks it had not finished (the program's doing: it may exhaust the
+    grading's memory, for one)."""
+    nonce = secrets.token_hex(16)
+    r, w = os.pipe()
+    spec = driver.spec_for(ctx, exam.root)
+    spec.update(result_fd=w, nonce=nonce)
+    home = ctx.workdir / "driver-home"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
     env.update(passed)
     lim = exam.manifest.limits
-    res = sandbox.run(
-        [sys.executable, "-m", "harness.driver", str(spec_path)],
-        env=env, cwd=ctx.workdir,
-        limits=proc.Limits(wall_s=lim.check_timeout_s * _time_scale(passed), file_size=64 * proc.MiB, open_files=4096,
-                           output_bytes=4 * proc.MiB),
-        writable=[ctx.workdir], readable=[*sandbox.python_paths(), exam.root],
-    )
+    binaries = [p for p in (ctx.binary, ctx.race_binary) if p is not None]
+    chunks: list[bytes] = []
+
+    def pump() -> None:
+        kept = 0
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                return
+            if kept < 16 * proc.MiB:
+                chunks.append(chunk)
+                kept += len(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        res = sandbox.run(
+            [sys.executable, "-m", "harness.driver"],
+            env=env, cwd=home, role=sandbox.Role.DRIVER, group=group, sandbox=box,
+            stdin=json.dumps(spec).encode("utf-8"), pass_fds=(w,),
+            limits=proc.Limits(wall_s=lim.check_timeout_s * _time_scale(passed), file_size=64 * proc.MiB,
+                               open_files=4096, output_bytes=4 * proc.MiB),
+            private=[home], private_bytes=lim.scratch_mb * proc.MiB,
+            readable=[*sandbox.python_paths(), exam.root, *binaries, *sandbox.bwrap_readable(box)],
+        )
+    finally:
+        os.close(w)
+        reader.join(10)
+        os.close(r)
     assert isinstance(res, proc.ProcResult)
-    out = res.stdout_text()
-    line = next((ln for ln in reversed(out.splitlines()) if ln.startswith(driver.RESULT_MARK)), None)
-    if line is None:
+    final, started, early = _read_channel(b"".join(chunks), nonce)
+    if final is None:
         why = res.describe_exit()
-        tail = res.stderr_text().strip().splitlines()[-3:]
-        raise GradingError(f"check driver {why} without a result: {' | '.join(tail)[:400]}")
-    data = json.loads(line[len(driver.RESULT_MARK):])
-    if "error" in data:
-        raise GradingError(f"checks.py failed: {data['error']}")
-    notes = dict(data.get("notes", {}))
+        if res.timed_out or not started:
+            tail = res.stderr_text().strip().splitlines()[-3:]
+            raise GradingError(f"check driver {why} without a result: {' | '.join(tail)[:400]}")
+        # Killed (not by our time limit) while the program was under test: the checks
+        # it finished keep their results, every other one fails.
+        detail = f"the check driver was {why} while the program was under test"
+        results = [early.get(n) or CheckResult.failing(n, p, detail) for n, p in names]
+        return results, {"driver_died": why}
+    if "error" in final:
+        raise GradingError(f"checks.py failed: {final['error']}")
+    notes = dict(final.get("notes", {}))
     if TIME_SCALE_ENV in passed:
         notes["check_time_scale"] = float(passed[TIME_SCALE_ENV])  # stored with the grade
-    return [CheckResult.from_json(r) for r in data["results"]], notes
+    return [CheckResult.from_json(x) for x in final["results"]], notes
+
+
+def _read_channel(data: bytes, nonce: str) -> tuple[dict[str, object] | None, bool, dict[str, CheckResult]]:
+    """(final answer, whether a program started, checks reported early) from the
+    driver's result channel; lines without this grading's nonce are ignored."""
+    final: dict[str, object] | None = None
+    started = False
+    early: dict[str, CheckResult] = {}
+    prefix = nonce.encode() + b" "
+    for raw in data.splitlines():
+        if not raw.startswith(prefix):
+            continue
+        try:
+            obj = json.loads(raw[len(prefix):])
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if obj.get("event") == "program_started":
+            started = True
+        elif obj.get("event") == "check":
+            cr = CheckResult.from_json(obj["result"])
+            early[cr.name] = cr
+        elif "results" in obj or "error" in obj:
+            final = obj
+    return final, started, early
 
 
 def _time_scale(passed: dict[str, str]) -> float:
@@ -306,19 +409,22 @@ def _stdio_checks(
     binary: Path,
     workdir: Path,
     names: list[tuple[str, float]],
+    box: sandbox.Sandbox,
+    group: sandbox.Group,
 ) -> list[CheckResult]:
     points = dict(names)
-    home = workdir / "home"
-    home.mkdir(exist_ok=True)
-    env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home)
     limits = _run_limits(exam)
+    scratch = exam.manifest.limits.scratch_mb * proc.MiB
     results: list[CheckResult] = [CheckResult.passing("build", points["build"])]
     def run_case(case: Case) -> tuple[Case, proc.ProcResult]:
         tree = _make_tree(workdir / "trees", case) if case.uses_tree else None
         args = [a.replace("{tree}", str(tree)) for a in case.args] if tree else list(case.args)
+        home = workdir / f"home-{case.name}"      # private and size-limited: each case its own
+        env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home)
         res = sandbox.run([str(binary), *args], env=env, cwd=home, limits=limits,
-                          stdin=case.stdin.encode("utf-8"), writable=[home],
-                          readable=[binary, *([tree] if tree else [])])
+                          stdin=case.stdin.encode("utf-8"), private=[home], private_bytes=scratch,
+                          readable=[binary, *([tree] if tree else [])], role=sandbox.Role.RUN,
+                          group=group, sandbox=box)
         assert isinstance(res, proc.ProcResult)
         return case, res
 

@@ -189,9 +189,19 @@ class Process:
         cwd: str | os.PathLike[str] | None = None,
         limits: Limits = Limits(),
         stdin: bytes | None = None,
+        pass_fds: Sequence[int] = (),
+        target: Callable[[], int | None] | None = None,
+        wrapper_status: bool = False,
     ) -> None:
+        """``pass_fds``: descriptors the child inherits (nothing else is).
+        ``target``: where signals go when the leader is a sandbox wrapper (returns the
+        pid of the program inside, or None if it is gone). ``wrapper_status``: the
+        leader reports a child killed by signal N as exit status 128+N (bwrap does);
+        map it back to -N."""
         self.argv = tuple(str(a) for a in argv)
         self.limits = limits
+        self._target = target
+        self._wrapper_status = wrapper_status
         full = list(self.argv)
         preexec = None
         if _PRLIMIT:
@@ -209,6 +219,7 @@ class Process:
             start_new_session=True,
             preexec_fn=preexec,  # noqa: PLW1509 - only without prlimit
             close_fds=True,
+            pass_fds=tuple(pass_fds),
         )
         self.pid = self._popen.pid
         self.output_limited = False
@@ -277,7 +288,10 @@ class Process:
     def _reap(self) -> int:
         if self._returncode is None:
             self.kill_group()  # leftovers in the group die before the pid can be reused
-            self._returncode = self._popen.wait()
+            rc = self._popen.wait()
+            if self._wrapper_status and 128 < rc < 128 + 65:
+                rc = -(rc - 128)
+            self._returncode = rc
         return self._returncode
 
     def poll(self) -> int | None:
@@ -293,8 +307,11 @@ class Process:
 
     def send_signal(self, sig: int) -> None:
         if self._returncode is None:
+            pid = self.pid if self._target is None else self._target()
+            if pid is None:
+                return
             try:
-                os.kill(self.pid, sig)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -362,9 +379,13 @@ def spawn(
     cwd: str | os.PathLike[str] | None = None,
     limits: Limits = Limits(),
     stdin: bytes | None = None,
+    pass_fds: Sequence[int] = (),
+    target: Callable[[], int | None] | None = None,
+    wrapper_status: bool = False,
 ) -> Process:
     """Start a child and return at once; the caller stops it (use ``with``)."""
-    return Process([str(a) for a in argv], env=env, cwd=cwd, limits=limits, stdin=stdin)
+    return Process([str(a) for a in argv], env=env, cwd=cwd, limits=limits, stdin=stdin, pass_fds=pass_fds,
+                   target=target, wrapper_status=wrapper_status)
 
 
 def run(
@@ -374,10 +395,13 @@ def run(
     cwd: str | os.PathLike[str] | None = None,
     limits: Limits = Limits(),
     stdin: bytes | None = None,
+    pass_fds: Sequence[int] = (),
+    wrapper_status: bool = False,
 ) -> ProcResult:
     """Run a child to completion within ``limits.wall_s``; never raises for the
     child's own failures (they are in the result)."""
-    with spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin) as p:
+    with spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin, pass_fds=pass_fds,
+               wrapper_status=wrapper_status) as p:
         if p.wait(limits.wall_s) is None:
             p.timed_out = True
             p.kill_group()

@@ -9,9 +9,11 @@ built binary (``grader = "checks"``). Adding an exam needs no change to the core
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,10 +26,10 @@ from harness.errors import ExamError
 
 _HARNESS_DIR = Path(__file__).resolve().parent
 
-# Harness source files whose content is part of every exam's grader hash: a change
-# to how we build or run answers is a grader change.
-GRADER_SOURCES = ("grading.py", "checkkit.py", "gotool.py", "proc.py", "extract.py", "sandbox.py", "driver.py")
-GRADING_MOCKS = ("metrics.py",)
+# The grader hash covers every module of ours that grading can load: the module the
+# sweep and regrade grade through, an exam's Python files, and what they import.
+GRADING_ENTRY = "harness.answers"
+OWN_PACKAGES = ("harness", "mock_server")
 
 
 class _Strict(BaseModel):
@@ -193,26 +195,78 @@ class Exam:
     @cached_property
     def grader_hash(self) -> str:
         """sha256 of everything that decides a grade (12 hex digits): the manifest
-        (cases, limits, points), the exam's Python checks, the metrics mock and the harness modules
-        that build, run and check answers. Docs, prompts and the reference and
-        variant sources do not grade answers and are left out."""
+        (cases, limits, points), the exam's Python files, and every module of ours
+        that grading can load (:func:`grading_modules`: the grading entry point, the
+        exam's Python files and what they import, transitively). Docs, prompts, the
+        reference and variant sources, reports and the scripted LLM server do not
+        grade answers and are left out."""
         h = hashlib.sha256()
+        exam_py = []
         for p in sorted(self.root.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or p.name == "exam.toml"):
                 h.update(str(p.relative_to(self.root)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
-        for name in GRADER_SOURCES:
-            f = _HARNESS_DIR / name
-            if f.exists():
-                h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
-        # The mock servers that behavioural checks drive decide grades too.
-        # The mock servers checks run against (the scripted LLM server is not one: it
-        # stands in for the model endpoint and grades nothing).
-        for name in GRADING_MOCKS:
-            f = _HARNESS_DIR.parent / "mock_server" / name
-            if f.exists():
-                h.update(b"mock_server/" + f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+                if p.suffix == ".py":
+                    exam_py.append(p)
+        for name, f in sorted(grading_modules(exam_py).items()):
+            h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
         return h.hexdigest()[:12]
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of one of our modules (a package: its ``__init__.py``)."""
+    parts = name.split(".")
+    if parts[0] not in OWN_PACKAGES:
+        return None
+    base = _HARNESS_DIR.parent.joinpath(*parts)
+    for f in (base / "__init__.py", base.with_suffix(".py")):
+        if f.is_file():
+            return f
+    return None
+
+
+def _imported_names(path: Path, name: str | None) -> set[str]:
+    """Every module name ``path`` may import (at the top or inside functions), with
+    the packages above each; ``from a import b`` names ``a`` and ``a.b``."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                if name is None:
+                    continue        # a file loaded by path has no package to be relative to
+                pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                pkg = pkg[:len(pkg) - node.level + 1]
+                base = ".".join([*pkg, *([base] if base else [])])
+            if base:
+                out.add(base)
+            out.update(f"{base}.{a.name}" if base else a.name for a in node.names)
+    return {".".join(n.split(".")[:i]) for n in out for i in range(1, n.count(".") + 2)}
+
+
+def grading_modules(extra: Iterable[Path] = ()) -> dict[str, Path]:
+    """Every module of ours (``harness``, ``mock_server``) that grading can load, by
+    name: the grading entry point (``GRADING_ENTRY``), whatever the files in
+    ``extra`` (an exam's Python files, loaded by path) import, and so on,
+    transitively, read from their import statements, with the packages they are
+    in. No list to keep: a module that grading starts to import is covered."""
+    found: dict[str, Path] = {}
+    todo: list[tuple[str | None, Path]] = [(None, Path(p)) for p in extra]
+    entry = _module_file(GRADING_ENTRY)
+    if entry is not None:
+        todo.append((GRADING_ENTRY, entry))
+        found[GRADING_ENTRY] = entry
+    while todo:
+        name, path = todo.pop()
+        for dep in sorted(_imported_names(path, name)):
+            f = _module_file(dep)
+            if f is not None and dep not in found:
+                found[dep] = f
+                todo.append((dep, f))
+    return found
 
 
 def _loc(loc: tuple[object, ...]) -> str:

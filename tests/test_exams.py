@@ -4,6 +4,11 @@ with real Go builds and real runs."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from harness.errors import ExamError
@@ -58,8 +63,10 @@ def test_manifest_typos_are_caught(tmp_path):
 
 
 def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
-    """The hash changes with the manifest, the exam's checks, the grading modules and
-    the metrics mock; not with prompts, reference sources or the scripted LLM server."""
+    """The hash changes with the manifest, the exam's Python files, the modules grading
+    imports (the metrics mock for the exam whose checks import it, a module that grading
+    starts to import); not with prompts, reference sources, reports or the scripted LLM
+    server."""
     import shutil
 
     from harness import exams as exams_mod
@@ -68,11 +75,13 @@ def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
     for d in ("harness", "mock_server"):
         shutil.copytree(src_root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__", "_exams"))
     exam_dir = tmp_path / "exams" / "go-basics"
+    scraper_dir = tmp_path / "exams" / "scraper-resilience"
     shutil.copytree(all_exams()[0].root.parent / "go-basics", exam_dir)
+    shutil.copytree(all_exams()[0].root.parent / "scraper-resilience", scraper_dir)
     monkeypatch.setattr(exams_mod, "_HARNESS_DIR", tmp_path / "harness")
 
-    def digest() -> str:
-        return load_exam(exam_dir).grader_hash
+    def digest(d: Path = exam_dir) -> str:
+        return load_exam(d).grader_hash
 
     def touch(path):
         path.write_text(path.read_text() + "\n# changed\n")
@@ -83,8 +92,81 @@ def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
                       exam_dir / "README.md"):
         touch(unrelated)
         assert digest() == base, unrelated.name
-    for grading in (tmp_path / "mock_server" / "metrics.py", tmp_path / "harness" / "grading.py",
-                    tmp_path / "harness" / "sandbox.py", exam_dir / "exam.toml"):
+    for grading in (tmp_path / "harness" / "grading.py", tmp_path / "harness" / "sandbox.py",
+                    tmp_path / "harness" / "answers.py", tmp_path / "harness" / "extract.py",
+                    exam_dir / "exam.toml"):
         touch(grading)
         assert digest() != base, grading.name
         base = digest()
+    scraper = digest(scraper_dir)
+    touch(tmp_path / "mock_server" / "metrics.py")     # the scraper's checks drive it; go-basics never loads it
+    assert digest(scraper_dir) != scraper and digest() == base
+    # A module grading starts to import is covered without being listed anywhere.
+    (tmp_path / "harness" / "newly_used.py").write_text("X = 1\n")
+    assert digest() == base
+    answers = tmp_path / "harness" / "answers.py"
+    answers.write_text(answers.read_text().replace("from harness import grading\n",
+                                                   "from harness import grading, newly_used\n"))
+    base = digest()
+    touch(tmp_path / "harness" / "newly_used.py")
+    assert digest() != base
+
+
+# Grade an answer through the grading entry point in a fresh interpreter, then list
+# the modules of ours it loaded and the ones the grader hash covers.
+_GRADE_AND_LIST = r"""
+import json, sys
+from harness import gotool
+from harness.answers import Answer, grade_answer
+from harness.exams import find_exam, grading_modules
+
+exam = find_exam(sys.argv[1])
+task = exam.tasks[0]
+ref = exam.read(task.reference)
+answer = "Here it is:\n```go\n" + ref + "```\n" if task.reference.endswith(".go") else ref
+grade = grade_answer(exam, task, Answer(answer, None, "stop"), gotool.resolve())
+print(json.dumps({
+    "points": [grade.points, grade.max_points],
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("harness", "mock_server")),
+    "hashed": sorted(grading_modules(list(exam.root.rglob("*.py")))),
+}))
+"""
+
+# What the check driver process (`python -m harness.driver`) loads: its own module,
+# then, as its main() does before any check runs, the exam and its checks module.
+_DRIVER_AND_LIST = r"""
+import json, sys
+from harness import driver
+from harness.exams import find_exam, grading_modules
+from harness.grading import load_checks_module
+
+exam = find_exam(sys.argv[1])
+checks = load_checks_module(exam)
+print(json.dumps({
+    "checks": [name for name, _ in checks.CHECKS],
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("harness", "mock_server")),
+    "hashed": sorted(grading_modules(list(exam.root.rglob("*.py")))),
+}))
+"""
+
+
+def _fresh(script: str, *args: str) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=root,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_grader_hash_covers_every_module_grading_loads(toolchain):
+    """Grading in a fresh interpreter loads only modules the grader hash covers."""
+    got = _fresh(_GRADE_AND_LIST, "go-basics")
+    assert got["points"][0] == got["points"][1] > 0            # it really graded (the reference: full marks)
+    assert "harness.answers" in got["loaded"] and "harness.extract" in got["loaded"]
+    assert set(got["loaded"]) <= set(got["hashed"]), set(got["loaded"]) - set(got["hashed"])
+
+
+def test_grader_hash_covers_every_module_the_check_driver_loads():
+    got = _fresh(_DRIVER_AND_LIST, "scraper-resilience")
+    assert len(got["checks"]) == 10 and "mock_server.metrics" in got["loaded"]
+    assert set(got["loaded"]) <= set(got["hashed"]), set(got["loaded"]) - set(got["hashed"])

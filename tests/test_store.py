@@ -131,7 +131,7 @@ def test_current_grader_without_a_recording_run_is_the_newest_grades(tmp_path):
         db.execute("INSERT INTO _migrations VALUES (?, 'then')", (m.__name__,))
     db.close()
     s = Store(tmp_path)     # migrates to the current schema
-    assert [r["name"] for r in s.query("SELECT name FROM _migrations")][-1] == "m004_run_graders"
+    assert "m004_run_graders" in [r["name"] for r in s.query("SELECT name FROM _migrations")]
     aid = s.save_attempt(_run(s), KEY, sampling={}, request_id=None, gen_outcome="ok", content="x")
     _grade(s, aid, "old")
     _grade(s, aid, "new")

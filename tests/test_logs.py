@@ -86,6 +86,7 @@ def test_stale_grade_is_marked(results):
     # that is not installed: the run's own grades are current.
     [e] = _read(out, model="good", n=1)
     assert e.grade_current is True and "older grader" not in logs.render(e)
+    assert "graded code" not in logs.render(e)       # the grader extracted what the generation stored
 
 
 def test_render_text(results):
@@ -132,3 +133,28 @@ def test_streamed_attempt_shows_first_token_and_drafts(tmp_path, toolchain):
     assert e.to_json()["ttft_s"] == e.ttft_s
     text = logs.render(e)
     assert f"streamed, first token after {e.ttft_s:.2f}s" in text and "draft 6/8 accepted" in text
+
+
+def test_code_the_grader_extracted_again_is_shown(tmp_path, toolchain):
+    """When the grade built other code than the extraction stored with the answer
+    (the rules changed since), the log shows what was graded."""
+    from harness.regrade import regrade_store
+    from harness.store import CellKey
+
+    exam = make_tiny_exam(tmp_path / "exams")
+    st = Store(tmp_path / "out")
+    run = st.start_run(command="t", config={}, tool_version="t", go_version=None, go_source=None, host={})
+    stale = "#START main.go#\n" + HELLO_GO + "#END main.go#\n"      # as the rules before markers were dropped
+    st.save_attempt(run, CellKey("m", "tiny", 1, "hello", 1), sampling={}, request_id=None, gen_outcome="ok",
+                    finish_reason="stop", content="```go\n" + stale + "```\n", extracted_code=stale,
+                    extraction_method="fence", extraction_note="picked the only block (go)")
+    assert regrade_store(st, toolchain, exams={("tiny", 1): exam}) == 1
+    [e] = logs.read(st)
+    st.close()
+    assert e.outcome == "ran" and e.points == 3 and e.grade_current is True
+    assert e.graded_extraction is not None and e.graded_extraction["code"] == HELLO_GO
+    text = logs.render(e)
+    assert "graded code, extracted again by the grader (fence; " in text and "dropped marker line(s)" in text
+    assert text.index("graded code") < text.index('    func main() { fmt.Println("hello, world") }',
+                                                   text.index("graded code"))
+    assert json.loads(json.dumps(e.to_json()))["graded_extraction"]["code"] == HELLO_GO

@@ -1,0 +1,424 @@
+"""Answers written to attack the grader (issue 11): forged results, root inside the
+sandbox, memory and disk exhaustion, a killed check driver, a poisoned build cache.
+Each is graded on every isolation path where the attack applies (bubblewrap and
+plain), and must change nothing but the attacker's own score."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import proc, sandbox
+from harness.errors import ConfigError
+from harness.exams import load_exam
+from harness.grading import grade_source
+from harness.results import Outcome
+from tests.helpers import make_tiny_exam
+
+pytestmark = pytest.mark.slow
+
+AS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(params=["bwrap", "plain"])
+def isolation(request, monkeypatch):
+    monkeypatch.setenv("SWEEP_ISOLATION", request.param)
+    sandbox.reset()
+    try:
+        box = sandbox.current()
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"{request.param} not available here: {e}")
+    yield box
+    sandbox.reset()
+
+
+CHECKS_PY = '''
+from harness.checkkit import CheckContext, CheckResult
+
+CHECKS = [("prints_ok", 1.0), ("second_run_ok", 1.0)]
+
+
+def run_checks(ctx: CheckContext) -> list[CheckResult]:
+    out = []
+    for name in ("prints_ok", "second_run_ok"):
+        res = ctx.run([name])
+        text = res.stdout_text().strip()
+        if res.returncode == 0 and text == "ok":
+            out.append(CheckResult.passing(name, 1.0))
+        else:
+            out.append(CheckResult.failing(name, 1.0, f"{res.describe_exit()}: {text[:80]!r}"))
+        ctx.report(out[-1])
+    return out
+'''
+
+OK_GO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("ok") }\n'
+
+
+def make_checks_exam(root: Path, *, checks_py: str = CHECKS_PY, limits: str = "") -> object:
+    """A two-check exam graded by a checks.py: each check runs the program once and
+    wants it to print ``ok``."""
+    d = root / "twocheck"
+    (d / "prompts").mkdir(parents=True, exist_ok=True)
+    (d / "prompts" / "ok.md.j2").write_text("Write a Go program that prints `ok`.\n")
+    (d / "reference.go").write_text(OK_GO)
+    (d / "checks.py").write_text(checks_py)
+    (d / "exam.toml").write_text(textwrap.dedent("""
+        id = "twocheck"
+        title = "Two checks"
+        version = 1
+        grader = "checks"
+        [limits]
+        run_timeout_s = 20
+        check_timeout_s = 60
+        """) + textwrap.dedent(limits) + textwrap.dedent("""
+        [[tasks]]
+        id = "ok"
+        prompt = "prompts/ok.md.j2"
+        points = 2
+        reference = "reference.go"
+        """))
+    return load_exam(d)
+
+
+# A program that does not do its job, and instead forges the driver's result: on
+# stdout, on stderr, into its parent's descriptors and into every descriptor of
+# every process it can open under /proc, with the old result mark and bare JSON,
+# then signals its parent and every process it may signal.
+FORGER_GO = r'''package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+func main() {
+	pass := `{"results": [{"name": "prints_ok", "status": "pass", "points": 1.0, "max_points": 1.0, "detail": ""}, {"name": "second_run_ok", "status": "pass", "points": 1.0, "max_points": 1.0, "detail": ""}], "notes": {}}`
+	lines := []string{"@@sweep-driver-result@@ " + pass, pass}
+	for _, l := range lines {
+		fmt.Println(l)
+		fmt.Fprintln(os.Stderr, l)
+	}
+	wrote := 0
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		f, err := os.OpenFile(fd, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			continue
+		}
+		for _, l := range lines {
+			if _, err := f.WriteString(l + "\n"); err == nil {
+				wrote++
+			}
+		}
+		f.Close()
+	}
+	fmt.Fprintln(os.Stderr, "forged lines written:", wrote)
+	syscall.Kill(os.Getppid(), syscall.SIGKILL)
+	syscall.Kill(-1, syscall.SIGKILL)
+}
+'''
+
+
+def test_forged_results_change_nothing(isolation, tmp_path, toolchain):
+    if isolation.level is sandbox.Isolation.PLAIN and not AS_ROOT:
+        pytest.skip("plain isolation as an ordinary user: the program shares the driver's uid (docs/security.md)")
+    exam = make_checks_exam(tmp_path / "exams")
+    task = exam.tasks[0]
+    ref = grade_source(exam, task, OK_GO, toolchain)
+    assert ref.outcome is Outcome.RAN and ref.points == 2, ref.explanation
+    g = grade_source(exam, task, FORGER_GO, toolchain)
+    assert g.outcome is Outcome.RAN, g.explanation
+    assert g.points == 0, [c.detail for c in g.checks]
+
+
+def test_a_killed_driver_fails_the_unfinished_checks_not_the_seed(isolation, tmp_path, toolchain):
+    """The driver dies (here: killed from outside, as a program that exhausted the
+    grading's memory would have it killed) while the program is under test: the
+    check it finished keeps its point, the other scores 0, and the grade counts."""
+    checks_py = CHECKS_PY.replace('res = ctx.run([name])', 'res = ctx.run([name], limits=None)')
+    exam = make_checks_exam(tmp_path / "exams", checks_py=checks_py)
+    sleeper = ('package main\n\nimport (\n\t"fmt"\n\t"os"\n\t"time"\n)\n\nfunc main() {\n'
+               '\tif os.Args[1] == "second_run_ok" {\n\t\ttime.Sleep(60 * time.Second)\n\t}\n\tfmt.Println("ok")\n}\n')
+    found: list[int] = []
+
+    def kill_driver() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not found:
+            for d in Path("/proc").iterdir():
+                if not d.name.isdigit():
+                    continue
+                try:
+                    cmd = (d / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if (b"harness.driver" in cmd and cmd[0].endswith((b"python", b"python3")) and
+                        _descends_from(int(d.name), os.getpid())):
+                    # wait until the second program is running, then kill the driver
+                    time.sleep(1.5)
+                    try:
+                        os.kill(int(d.name), signal.SIGKILL)
+                        found.append(int(d.name))
+                    except OSError:
+                        continue
+                    return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=kill_driver)
+    t.start()
+    g = grade_source(exam, exam.tasks[0], sleeper, toolchain)
+    t.join()
+    assert found, "the driver process was not found"
+    assert g.outcome is Outcome.RAN, g.explanation
+    assert g.check("prints_ok").passed
+    second = g.check("second_run_ok")
+    assert not second.passed and "check driver" in second.detail and "under test" in second.detail
+    assert g.points == 1
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="only as root: the point is that root outside is not root inside")
+def test_as_root_the_code_is_an_unprivileged_uid_without_capabilities(isolation, tmp_path):
+    secret_dir = tmp_path / "bound"
+    secret_dir.mkdir()
+    secret = secret_dir / "root-only"
+    secret.write_text("TOP SECRET")
+    os.chmod(secret, 0o600)
+    script = (f"id -u; grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status; "
+              f"if cat {secret} 2>/dev/null; then echo READ-ROOT-FILE; fi; "
+              "if [ -w /proc/sys/kernel/core_pattern ]; then echo CORE-PATTERN-WRITABLE; fi; "
+              "if (echo x > /proc/sys/kernel/core_pattern) 2>/dev/null; then echo CORE-PATTERN-WRITTEN; fi; "
+              "ls /etc/ssl/private 2>/dev/null && echo SSL-PRIVATE-VISIBLE; true")
+    for role in (sandbox.Role.RUN, sandbox.Role.BUILD):
+        res = sandbox.run(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path / "cwd",
+                          private=[tmp_path / "cwd"], readable=[secret_dir], role=role,
+                          limits=proc.Limits(wall_s=20))
+        out = res.stdout_text()
+        assert res.returncode == 0, (out, res.stderr_text())
+        uid = int(out.split()[0])
+        assert uid != 0 and uid == isolation.uid_for(role)
+        for line in out.splitlines()[1:4]:
+            assert line.split()[1] == "0000000000000000", out
+        for bad in ("TOP SECRET", "READ-ROOT-FILE", "CORE-PATTERN-WRITABLE", "CORE-PATTERN-WRITTEN",
+                    "SSL-PRIVATE-VISIBLE"):
+            assert bad not in out, out
+
+
+def test_programs_under_a_driver_are_unprivileged_and_blind_to_it(isolation, tmp_path, toolchain):
+    """The program a check starts sees no process but its own (bwrap), is not root
+    (as root) and cannot open the descriptors of any process it can see."""
+    if isolation.level is sandbox.Isolation.PLAIN and not AS_ROOT:
+        pytest.skip("plain isolation as an ordinary user: the program shares the driver's uid (docs/security.md)")
+    exam = make_checks_exam(tmp_path / "exams")
+    spy = r'''package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	bad := []string{}
+	if os.Getuid() == 0 || os.Geteuid() == 0 {
+		bad = append(bad, "root")
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "CapEff:") && !strings.HasSuffix(l, "0000000000000000") {
+			bad = append(bad, "caps")
+		}
+	}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		pid := strings.Split(fd, "/")[2]
+		if pid == fmt.Sprint(os.Getpid()) || pid == "self" {
+			continue
+		}
+		if f, err := os.OpenFile(fd, os.O_WRONLY, 0); err == nil {
+			f.Close()
+			st, _ := os.ReadFile("/proc/" + pid + "/status")
+			mine := fmt.Sprintf("Uid:\t%d\t", os.Getuid())
+			if strings.Contains(string(st), mine) {
+				bad = append(bad, "opened-same-uid "+fd)
+			} else {
+				bad = append(bad, "opened-foreign "+fd)
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "harness.driver") {
+			bad = append(bad, "sees the driver")
+		}
+	}
+	if len(bad) == 0 {
+		fmt.Println("ok")
+	} else {
+		fmt.Println(strings.Join(bad, "; "))
+	}
+}
+'''
+    g = grade_source(exam, exam.tasks[0], spy, toolchain)
+    if isolation.level is sandbox.Isolation.BWRAP:
+        assert g.points == 2, [c.detail for c in g.checks]
+    else:
+        # plain as root: the driver (root) is visible but nothing of it can be opened
+        # (other gradings' programs share the run uid: docs/security.md)
+        detail = g.check("prints_ok").detail
+        assert g.points == 2 or not any(w in detail for w in ("opened-foreign", "root", "caps")), detail
+
+
+def test_total_memory_of_a_grading_is_bounded(isolation, tmp_path, toolchain):
+    if isolation.cgroups.memory is None:
+        pytest.skip("no writable memory cgroup here")
+    exam = make_checks_exam(tmp_path / "exams", limits="grading_memory_mb = 300\nmemory_mb = 2048\n")
+    # each run stays under the per-process address-space limit (2 GiB) but touches
+    # 400 MiB, more than the whole grading may hold
+    hog = ('package main\n\nimport (\n\t"fmt"\n\t"time"\n)\n\nfunc main() {\n'
+           '\tb := make([]byte, 400<<20)\n\tfor i := range b { b[i] = 1 }\n'
+           '\ttime.Sleep(200 * time.Millisecond)\n\tfmt.Println("ok", len(b))\n}\n')
+    g = grade_source(exam, exam.tasks[0], hog, toolchain)
+    assert g.outcome is Outcome.RAN, g.explanation
+    assert g.points == 0
+    assert g.details.get("oom_kills", 0) >= 1
+    assert "memory limit of 300 MiB" in g.check("prints_ok").detail
+
+
+def test_scratch_disk_is_bounded(isolation, tmp_path, toolchain):
+    if isolation.level is sandbox.Isolation.PLAIN:
+        pytest.skip("plain isolation has no size-limited scratch: files are capped one by one (docs/security.md)")
+    exam = make_tiny_exam(tmp_path / "exams", expect="full\n")
+    filler = ('package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {\n'
+              '\tbuf := make([]byte, 1<<20)\n'
+              '\tfor _, dir := range []string{".", os.TempDir(), os.Getenv("HOME")} {\n'
+              '\t\tfor i := 0; i < 4096; i++ {\n'
+              '\t\t\tf, err := os.Create(fmt.Sprintf("%s/fill-%d", dir, i))\n'
+              '\t\t\tif err != nil { break }\n'
+              '\t\t\tfor j := 0; j < 8; j++ { if _, err = f.Write(buf); err != nil { break } }\n'
+              '\t\t\tf.Close()\n\t\t\tif err != nil { break }\n\t\t}\n\t}\n'
+              '\tfmt.Println("full")\n}\n')
+    before = _disk_used()
+    g = grade_source(exam, exam.tasks[0], filler, toolchain)
+    # the program ran into the size limit (else it would write 96 GiB) and printed "full"
+    assert g.points == 3, [c.detail for c in g.checks]
+    assert _disk_used() - before < 256 * proc.MiB
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is a descendant of ``ancestor`` (other sweeps' drivers may run)."""
+    for _ in range(64):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
+def _disk_used() -> int:
+    st = os.statvfs("/tmp")
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="plain as root runs programs as another uid; as a user it cannot")
+def test_plain_as_root_cannot_poison_the_build_cache(monkeypatch, tmp_path, toolchain):
+    monkeypatch.setenv("SWEEP_ISOLATION", "plain")
+    sandbox.reset()
+    try:
+        exam = make_tiny_exam(tmp_path / "exams", expect="denied\n")
+        marker = toolchain.cache / "poisoned-by-an-answer"
+        body = (f'f, err := os.Create({json.dumps(str(marker))})\n'
+                'if err != nil { fmt.Println("denied"); return }\nf.Close()\nfmt.Println("WROTE")')
+        src = f'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {{\n{body}\n}}\n'
+        g = grade_source(exam, exam.tasks[0], src, toolchain)
+        assert not marker.exists()
+        assert g.points == 3, [c.detail for c in g.checks]
+        assert g.details["isolation"].startswith("plain+uid")
+        # and a correct answer still builds from the cache
+        ok = grade_source(exam, exam.tasks[0], 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("denied") }\n',
+                          toolchain)
+        assert ok.points == 3
+    finally:
+        sandbox.reset()
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the refusal is for root")
+def test_auto_never_falls_back_to_plain_as_root(monkeypatch):
+    monkeypatch.setenv("SWEEP_ISOLATION", "auto")
+    monkeypatch.setattr(sandbox, "_bwrap_binary", lambda: None)
+    sandbox.reset()
+    try:
+        with pytest.raises(ConfigError, match="refusing to run model code as root without a sandbox.*SWEEP_ISOLATION=plain"):
+            sandbox.current()
+    finally:
+        sandbox.reset()
+
+
+def test_every_grade_names_its_isolation(isolation, tmp_path, toolchain):
+    exam = make_tiny_exam(tmp_path / "exams")
+    g = grade_source(exam, exam.tasks[0], 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n',
+                     toolchain)
+    assert g.details["isolation"] == isolation.label()
+    bad = grade_source(exam, exam.tasks[0], "package main\n\nfunc main() { undefined() }\n", toolchain)
+    assert bad.outcome is Outcome.BUILD_FAILED and bad.details["isolation"] == isolation.label()
+
+
+def test_a_sandbox_that_cannot_start_is_our_fault(isolation, tmp_path, toolchain, monkeypatch):
+    """If the sandbox fails before the program starts, the grade is grading_error,
+    never a failed program (here: bwrap is told to bind a path that does not exist)."""
+    if isolation.level is not sandbox.Isolation.BWRAP:
+        pytest.skip("bwrap only")
+    exam = make_tiny_exam(tmp_path / "exams")
+    real = sandbox._base_mounts
+
+    def broken(tmp_bytes, *, proc_sys_ro):
+        return [*real(tmp_bytes, proc_sys_ro=proc_sys_ro), "--ro-bind", "/nonexistent-for-test", "/x"]
+
+    toolchain.build(OK_GO, tmp_path / "warm")   # the build itself uses the real mounts
+    monkeypatch.setattr(sandbox, "_base_mounts", broken)
+    g = grade_source(exam, exam.tasks[0], 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n',
+                     toolchain)
+    assert g.outcome is Outcome.GRADING_ERROR, g.explanation
+    assert "sandbox failed to start" in g.explanation
+
+
+def test_leftovers_of_a_killed_run_are_reclaimed(tmp_path):
+    """A scratch directory and a cgroup named after a pid that is gone are removed;
+    ones of a live pid are kept."""
+    dead = _dead_pid()
+    gone = tmp_path / f"sweep-x-y-p{dead}-abc"
+    live = tmp_path / f"sweep-x-y-p{os.getpid()}-abc"
+    for d in (gone, live):
+        (d / "sub").mkdir(parents=True)
+    roots = sandbox._cgroup_roots()
+    cg = None
+    if roots.pids is not None:
+        cg = roots.pids / f"exam-sweep-{dead}-deadbeef"
+        cg.mkdir()
+    removed = sandbox.reclaim_leftovers(roots, tmp_path)
+    assert not gone.exists() and live.exists()
+    assert str(gone) in removed
+    if cg is not None:
+        assert not cg.exists() and str(cg) in removed
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid

@@ -400,7 +400,8 @@ def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(g.to_json(), indent=2))
     else:
-        click.echo(f"{exam.id} v{exam.version} / {task.id}: {g.points:g}/{g.max_points:g} ({g.outcome.value})")
+        click.echo(f"{exam.id} v{exam.version} / {task.id}: {g.points:g}/{g.max_points:g} ({g.outcome.value}; "
+                   f"isolation {g.details.get('isolation', 'unknown')})")
         for c in g.checks:
             mark = {"pass": "PASS", "fail": "FAIL", "not_run": "SKIP", "error": "ERR "}[c.status.value]
             click.echo(f"  {mark} {c.name:<24} {c.points:g}/{c.max_points:g}  {c.detail}")

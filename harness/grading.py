@@ -29,6 +29,7 @@ import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from harness import driver, proc, sandbox
 from harness.checkkit import CheckContext
@@ -333,10 +334,10 @@ def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sand
     return [CheckResult.from_json(x) for x in final["results"]], notes
 
 
-def _read_channel(data: bytes, nonce: str) -> tuple[dict[str, object] | None, bool, dict[str, CheckResult]]:
+def _read_channel(data: bytes, nonce: str) -> tuple[dict[str, Any] | None, bool, dict[str, CheckResult]]:
     """(final answer, whether a program started, checks reported early) from the
     driver's result channel; lines without this grading's nonce are ignored."""
-    final: dict[str, object] | None = None
+    final: dict[str, Any] | None = None
     started = False
     early: dict[str, CheckResult] = {}
     prefix = nonce.encode() + b" "

@@ -594,6 +594,8 @@ def _choose(wanted: str) -> Sandbox:
         raise ConfigError("exam-sweep runs as root but util-linux's setpriv is missing: model code must not run as root "
                           "(apt-get install util-linux, or run exam-sweep as an ordinary user)")
     if wanted == "plain":
+        if not as_root:
+            _non_dumpable()
         return Sandbox(Isolation.PLAIN, cgroups=roots, reason="forced by SWEEP_ISOLATION=plain", as_root=as_root,
                        setpriv=setpriv)
     bwrap = _bwrap_binary() if linux else None
@@ -609,7 +611,19 @@ def _choose(wanted: str) -> Sandbox:
     if as_root:
         raise ConfigError(f"refusing to run model code as root without a sandbox: {why}; fix bubblewrap, run as an "
                           "ordinary user, or set SWEEP_ISOLATION=plain to run it as an unprivileged uid without namespaces")
+    _non_dumpable()
     return Sandbox(Isolation.PLAIN, cgroups=roots, reason=str(why), as_root=as_root, setpriv=setpriv)
+
+
+def _non_dumpable() -> None:
+    """Under ``plain`` as an ordinary user, programs share our uid: keep them out of
+    our memory and descriptors (/proc/<pid>/mem, /proc/<pid>/fd, ptrace)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE, 0
+    except (OSError, AttributeError):
+        pass
 
 
 def run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -540,7 +541,7 @@ def regrade(directory: Path, quiet: bool) -> None:
     from harness.regrade import regrade_store
     from harness.store import open_existing
 
-    store = open_existing(directory)
+    store = open_existing(directory, write=True)
     try:
         n = regrade_store(store, _toolchain(), progress=Progress(quiet))
     finally:
@@ -610,6 +611,10 @@ def main() -> None:
         sys.exit(e.exit_code)
     except SweepError as e:
         _err(f"sweep: error: {e.one_line()}")
+        sys.exit(2)
+    except sqlite3.Error as e:     # a results database fault the store did not name (e.g. corrupt pages)
+        _err(f"sweep: error: results database: {' '.join(str(e).split())} ({type(e).__name__}; if it is damaged, "
+             "restore it from a backup)")
         sys.exit(2)
 
 

@@ -10,7 +10,9 @@ attempt (see ``harness.results.Outcome``).
     ├── ExamError              a broken exam definition (manifest, template, files)
     ├── ToolchainError         no usable Go toolchain, or -race unavailable
     ├── StoreError             results directory unwritable, corrupt, or conflicting
-    │   └── ConflictError      stored cells were made with a different config
+    │   ├── ConflictError      stored cells were made with a different config
+    │   └── DirectoryInUse     another process holds the results directory's
+    │                          writer lock (its pid is in the message)
     ├── EndpointError          the model endpoint failed (after bounded retries)
     │   ├── EndpointUnreachable   connection refused / DNS / dropped connection
     │   ├── EndpointTimeout       no complete answer within the request timeout
@@ -63,6 +65,10 @@ class StoreError(SweepError):
 
 
 class ConflictError(StoreError):
+    pass
+
+
+class DirectoryInUse(StoreError):
     pass
 
 

@@ -156,10 +156,14 @@ class Sweep:
         return out
 
     def run(self) -> SweepSummary:
+        check_graders(self.exams)      # a broken grader stops the sweep before its first request
         cells = self.cells()
         run_id = self.store.start_run(
             command=self.command, config=self.cfg.to_json(), tool_version=tool_version(),
             go_version=self.toolchain.version, go_source=self.toolchain.source, host=host_info())
+        for old_run, pid in self.store.abandoned_runs:
+            self._emit(Event("warning", f"run {old_run} (pid {pid if pid is not None else '?'}) ended without "
+                                        "finishing (killed?): marked interrupted"))
         summary = SweepSummary(run_id=run_id, total_cells=len(cells))
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.grading_workers), thread_name_prefix="grade")
         pending: list[Future[None]] = []
@@ -472,6 +476,17 @@ def retry_wait(cfg: RunConfig, attempt_no: int, err: EndpointError) -> tuple[flo
     if asked > cfg.retry_after_cap_s:
         return cfg.retry_after_cap_s, f" (the server's Retry-After {asked:.0f}s, capped)"
     return asked, " (the server's Retry-After)"
+
+
+def check_graders(exams: list[Exam]) -> None:
+    """Load each exam's grader and check it, so that a broken one (a checks.py that
+    fails to import, or lacks CHECKS / run_checks, or whose points do not add up)
+    is an ExamError before any request, not after every cell was generated."""
+    from harness.grading import load_checks_module
+
+    for exam in exams:
+        if exam.manifest.grader != "stdio":
+            load_checks_module(exam)
 
 
 def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:

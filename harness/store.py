@@ -17,6 +17,16 @@ code). An attempt's ``gen_outcome``, ``extracted_code``, ``extraction_method`` a
 ``extraction_note`` are what the rules found when the answer arrived, kept for
 display; after a change of the extraction rules a regrade may differ from them.
 
+One writer at a time: a process that writes (``sweep run``, ``sweep regrade``) holds
+an exclusive lock on ``sweep.lock`` in the results directory (``harness.dirlock``);
+a second writer is refused at once, naming the holder's pid. A writer first checks
+the database (``PRAGMA quick_check``): a damaged one is refused, never written to.
+Readers (``report``, ``logs``, ``compare``) take no lock and open the file read-only
+(``mode=ro``, plus ``immutable=1`` where the directory is not writable), so they
+work while a sweep writes and on read-only media. ``runs.pid`` (added by
+``m005_run_pid``) is the pid of the process that ran the run: the next run marks a
+run its process left ``running`` (killed) as ``interrupted``, naming that pid.
+
 ``ttft_s`` (in ``attempts`` and ``requests``, added by ``m003_ttft``): seconds from
 sending a streamed request to its first generated token; NULL when not streamed.
 
@@ -32,6 +42,7 @@ newest grade.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -41,7 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import StoreError
+from harness import dirlock
+from harness.errors import DirectoryInUse, StoreError
 from harness.results import CheckResult, Grade, Outcome
 
 DB_NAME = "sweep.sqlite"
@@ -189,8 +201,14 @@ def m004_run_graders(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_run_pid(db: sqlite3.Connection) -> None:
+    # The pid of the process that ran each run: a run left ``running`` by a process
+    # that was killed is marked ``interrupted`` by the next run, naming that pid.
+    _script(db, "ALTER TABLE runs ADD COLUMN pid INTEGER")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft,
-                                                          m004_run_graders]
+                                                          m004_run_graders, m005_run_pid]
 
 
 @dataclass(frozen=True)
@@ -230,33 +248,113 @@ class GraderRecord:
 
 
 class Store:
-    """Thread-safe access to one results directory's database."""
+    """Thread-safe access to one results directory's database.
 
-    def __init__(self, directory: Path) -> None:
+    A writer (the default) holds the directory's lock (``harness.dirlock``) while
+    open, checks the database (``PRAGMA quick_check``) before anything writes to it,
+    and applies pending migrations. ``readonly=True`` (``open_existing``) takes no
+    lock and opens the file read-only (SQLite ``mode=ro``; ``immutable=1`` as well
+    where the directory is not writable, e.g. read-only media), so reading works
+    while a sweep writes, and on storage nobody can write to."""
+
+    def __init__(self, directory: Path, *, readonly: bool = False) -> None:
         self.dir = Path(directory)
+        self.path = self.dir / DB_NAME
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self._dirlock: Path | None = None
+        self._db: sqlite3.Connection | None = None
+        self.pending_migrations: list[str] = []
+        self.abandoned_runs: list[tuple[int, int | None]] = []   # (run id, pid) marked interrupted by start_run
+        if readonly:
+            self._open_readonly()
+            return
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create results directory {self.dir}: {e.strerror}",
                              hint="choose a writable --out directory") from e
-        self.path = self.dir / DB_NAME
-        self._lock = threading.RLock()
+        self._dirlock = dirlock.acquire(self.dir)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
                                        isolation_level=None)
             self._db.row_factory = sqlite3.Row
+            self._check_integrity()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"results database {self.path} is unusable: {e}",
-                             hint="is it a sweep results directory? move the file away or pick another --out") from e
+            self.close()
+            raise StoreError(f"results database {self.path} is unusable: {_one_line(e)}",
+                             hint="nothing was written to it; is it a sweep results directory? restore it from a "
+                                  "backup, or move it away and pick another --out") from e
+        except BaseException:
+            self.close()
+            raise
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
+            pass
+
+    def _check_integrity(self) -> None:
+        """Refuse a damaged database before anything is written to it."""
+        assert self._db is not None
+        row = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if row is None or row[0] != "ok":
+            raise StoreError(f"results database {self.path} is corrupt (SQLite quick_check: "
+                             f"{_one_line(row[0] if row else 'no answer')})",
+                             hint="nothing was written to it; restore it from a backup, or move it away and "
+                                  "rerun (which starts afresh)")
+
+    def _open_readonly(self) -> None:
+        """Open the database for reading only; ``immutable=1`` where the directory
+        is not writable (SQLite then needs no -shm file and takes no lock). A store
+        whose writer was killed keeps un-checkpointed rows in its -wal file: those
+        are read when the -wal and -shm files are there (``mode=ro`` first)."""
+        uri = self.path.resolve().as_uri()
+        tries = [uri + "?mode=ro"]
+        if not os.access(self.dir, os.W_OK):
+            tries.append(uri + "?mode=ro&immutable=1")
+        last: sqlite3.Error | None = None
+        for target in tries:
+            db = None
+            try:
+                db = sqlite3.connect(target, uri=True, check_same_thread=False, timeout=30, isolation_level=None)
+                db.row_factory = sqlite3.Row
+                names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                done = ({r[0] for r in db.execute("SELECT name FROM _migrations")} if "_migrations" in names
+                        else set())
+            except sqlite3.DatabaseError as e:
+                if db is not None:
+                    db.close()
+                last = e
+                continue
+            self._db = db
+            break
+        else:
+            raise StoreError(f"results database {self.path} cannot be read: {_one_line(last or 'unknown error')}",
+                             hint="is it a sweep results directory, and readable by you?")
+        self._check_known(done)
+        self.pending_migrations = [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
+
+    def _check_known(self, done: set[str]) -> None:
+        unknown = done - {m.__name__ for m in MIGRATIONS}
+        if unknown:
+            raise StoreError(
+                f"{self.path} was written by a newer exam-sweep (migrations {sorted(unknown)})",
+                hint="upgrade exam-sweep to read it")
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._db is None:
+                raise StoreError(f"{self.path} is closed")
+            if self.readonly:
+                raise StoreError(f"{self.path} was opened read-only")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
@@ -271,45 +369,70 @@ class Store:
 
     def _rollback(self) -> None:
         try:
-            self._db.execute("ROLLBACK")
+            if self._db is not None:
+                self._db.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 
     def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
-            unknown = done - {m.__name__ for m in MIGRATIONS}
-            if unknown:
-                raise StoreError(
-                    f"{self.path} was written by a newer exam-sweep (migrations {sorted(unknown)})",
-                    hint="upgrade exam-sweep to read it")
+        # One transaction that reads what is applied and applies the rest: two
+        # processes opening a fresh directory at once cannot both create a table.
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+            self._check_known(done)
             for m in MIGRATIONS:
-                if m.__name__ in done:
-                    continue
-                with self._tx() as db:
+                if m.__name__ not in done:
                     m(db)
                     db.execute("INSERT INTO _migrations VALUES (?, ?)", (m.__name__, _now()))
 
     def close(self) -> None:
+        """Close the database and release the directory's lock; closing twice is fine."""
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if self._dirlock is not None:
+                dirlock.release(self._dirlock)
+                self._dirlock = None
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return list(self._db.execute(sql, params))
+            if self._db is None:
+                raise StoreError(f"{self.path} is closed")
+            try:
+                return list(self._db.execute(sql, params))
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.IntegrityError):
+                    raise
+                raise StoreError(f"reading {self.path} failed: {_one_line(e)}",
+                                 hint="if the database is damaged, `sqlite3 FILE 'PRAGMA integrity_check'` "
+                                      "says where; restore it from a backup") from e
 
     # -- runs -----------------------------------------------------------------
     def start_run(self, *, command: str, config: dict[str, Any], tool_version: str,
                   go_version: str | None, go_source: str | None, host: dict[str, Any]) -> int:
+        """Record a new run (with this process's pid). Runs still ``running`` whose
+        process is gone are marked ``interrupted`` (listed in ``abandoned_runs``):
+        this process holds the directory's lock, so no other process is writing."""
+        me = os.getpid()
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO runs (started_at, command, config_json, tool_version, go_version, go_source, host_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (started_at, command, config_json, tool_version, go_version, go_source, host_json,"
+                " pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (_now(), command, json.dumps(config, sort_keys=True), tool_version, go_version, go_source,
-                 json.dumps(host, sort_keys=True)),
+                 json.dumps(host, sort_keys=True), me),
             )
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+            run_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            gone = [(int(r["id"]), r["pid"]) for r in db.execute(
+                "SELECT id, pid FROM runs WHERE status='running' AND id != ? AND (pid IS NULL OR pid != ?)",
+                (run_id, me))]
+            for rid, pid in gone:
+                db.execute("UPDATE runs SET status='interrupted', error=? WHERE id=?",
+                           (f"its process (pid {pid if pid is not None else 'not recorded'}) ended without "
+                            f"finishing the run (killed?); found by run {run_id} at {_now()}", rid))
+        self.abandoned_runs = gone
+        return run_id
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
         with self._tx() as db:
@@ -477,9 +600,39 @@ def _attempt_row(r: sqlite3.Row) -> AttemptRow:
     )
 
 
-def open_existing(directory: Path) -> Store:
-    """Open a results directory for reading; it must already hold a database."""
-    if not (Path(directory) / DB_NAME).is_file():
+def _one_line(e: object) -> str:
+    return " ".join(str(e).split())
+
+
+def open_existing(directory: Path, *, write: bool = False) -> Store:
+    """Open a results directory that must already hold a database: read-only
+    (no lock; works on read-only media), or with ``write`` as a writer (lock,
+    integrity check). A store written by an older exam-sweep is upgraded first when
+    its directory is writable and no other process writes to it."""
+    directory = Path(directory)
+    if not (directory / DB_NAME).is_file():
         raise StoreError(f"{directory} holds no sweep results ({DB_NAME} not found)",
                          hint="pass the --out directory of a sweep run")
-    return Store(directory)
+    if write:
+        return Store(directory)
+    store = Store(directory, readonly=True)
+    if not store.pending_migrations:
+        return store
+    pending = store.pending_migrations
+    store.close()
+    if not os.access(directory, os.W_OK):
+        raise StoreError(f"{directory / DB_NAME} was written by an older exam-sweep and needs upgrading "
+                         f"({', '.join(pending)}), but {directory} is read-only",
+                         hint="copy the directory somewhere writable and read the copy")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            Store(directory).close()       # applies the migrations
+        except DirectoryInUse:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)                # another process writes (and upgrades) it: look again
+        store = Store(directory, readonly=True)
+        if not store.pending_migrations:
+            return store
+        store.close()

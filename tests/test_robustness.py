@@ -5,14 +5,28 @@ HTTP servers, real `sweep` processes, real SQLite files."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import pytest
 
 from harness.client import ChatClient
 from harness.config import RunConfig
+from harness.errors import StoreError
 from harness.runner import Sweep, SweepSummary
-from harness.store import Store
+from harness.store import DB_NAME, Store, open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
+from tests.store_fixtures import Cell, write_store
 
 
 @pytest.fixture
@@ -45,3 +59,258 @@ def test_retry_after_is_honoured(tmp_path, exam, toolchain, retry_after, waited)
         assert len(llm.chat_requests()) == 2
     assert s.ok and s.generated == 1
     assert waits == waited
+
+
+# -- helpers for real `sweep` processes --------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _argv(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "sweep.py"), *args]
+
+
+def _sweep_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_argv(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def _error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [ln for ln in stderr.strip().splitlines() if ln.startswith("sweep: error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def _wait_for(cond, timeout: float = 120, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _runs(out: Path) -> list[dict]:
+    try:
+        st = open_existing(out)
+    except StoreError:
+        return []
+    try:
+        return [dict(r) for r in st.query("SELECT * FROM runs ORDER BY id")]
+    except StoreError:
+        return []
+    finally:
+        st.close()
+
+
+def _kill(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+# -- one writer per results directory ----------------------------------------------------
+
+
+def test_two_writers_on_one_directory_one_is_refused_at_once(tmp_path, exam):
+    """Two `sweep run` started together on a fresh --out: one sweeps, the other is
+    refused at once with one line naming the first's pid (before: one died with
+    'table runs already exists'); reading works meanwhile."""
+    out = tmp_path / "out"
+    with ScriptedLLM({"m": Reply(hang=True)}) as llm:
+        args = _argv("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                     "--out", str(out), "--quiet")
+        procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True) for _ in range(2)]
+        try:
+            _wait_for(lambda: any(p.poll() is not None for p in procs), what="one sweep to give up")
+            loser = next(p for p in procs if p.poll() is not None)
+            winner = next(p for p in procs if p is not loser)
+            _, err = loser.communicate()
+            assert loser.returncode == 2
+            line = _error_line(err)
+            assert f"is in use by another exam-sweep process (pid {winner.pid})" in line, line
+            assert "already exists" not in err
+            # The winner sweeps on (its request hangs); a third writer is refused too, at once.
+            _wait_for(lambda: len(llm.chat_requests()) == 1, what="the winner's request")
+            started = time.monotonic()
+            r = _sweep_cli("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                           "--out", str(out))
+            assert r.returncode == 2 and f"(pid {winner.pid})" in _error_line(r.stderr)
+            assert time.monotonic() - started < 30
+            assert len(llm.chat_requests()) == 1          # the cell in flight was not requested twice
+            assert winner.poll() is None
+            # Reading needs no lock.
+            rep = _sweep_cli("logs", str(out))
+            assert rep.returncode == 0, rep.stderr
+        finally:
+            for p in procs:
+                _kill(p)
+
+
+def test_store_lock_is_shared_in_process_and_released_on_close(tmp_path):
+    a = Store(tmp_path)
+    b = Store(tmp_path)          # the same process: shared
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from harness.store import Store\n"
+            "from harness.errors import StoreError\n"
+            "try:\n    Store(%r)\nexcept StoreError as e:\n    print(e.one_line())\n") % (str(ROOT), str(tmp_path))
+    probe = [sys.executable, "-c", code]
+    held = subprocess.run(probe, capture_output=True, text=True, timeout=60).stdout
+    assert f"in use by another exam-sweep process (pid {os.getpid()})" in held
+    a.close()
+    assert f"(pid {os.getpid()})" in subprocess.run(probe, capture_output=True, text=True, timeout=60).stdout
+    b.close()
+    assert subprocess.run(probe, capture_output=True, text=True, timeout=60).stdout == ""
+
+
+# -- a run killed with SIGKILL ---------------------------------------------------------------
+
+
+SLOW_GO = ('package main\n\nimport (\n\t"fmt"\n\t"time"\n)\n\n'
+           'func main() { time.Sleep(20 * time.Second); fmt.Println("hello, world") }\n')
+
+
+def test_a_run_killed_while_grading_is_marked_interrupted_by_the_next(tmp_path, exam):
+    out = tmp_path / "out"
+    with ScriptedLLM({"m": Reply(scripted_fence(SLOW_GO))}) as llm:
+        args = _argv("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                     "--out", str(out), "--quiet")
+        p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            def grading() -> bool:
+                st = open_existing(out) if (out / "sweep.sqlite").exists() else None
+                if st is None:
+                    return False
+                try:
+                    n = st.query("SELECT COUNT(*) FROM attempts")[0][0]
+                    g = st.query("SELECT COUNT(*) FROM grades")[0][0]
+                    return n == 1 and g == 0
+                except StoreError:
+                    return False
+                finally:
+                    st.close()
+
+            _wait_for(grading, what="the answer to be stored and graded")
+            time.sleep(1.0)          # building or running the answer (it sleeps 20 s; the limit is 2 s)
+            assert p.poll() is None
+        finally:
+            _kill(p)
+        first = _runs(out)
+        assert [(r["status"], r["pid"]) for r in first] == [("running", p.pid)]
+        r = _sweep_cli("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                       "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"run 1 (pid {p.pid}) ended without finishing (killed?): marked interrupted" in r.stderr
+    runs = _runs(out)
+    assert [r_["status"] for r_ in runs] == ["interrupted", "done"]
+    assert f"pid {p.pid}" in runs[0]["error"] and runs[1]["pid"] not in (None, p.pid)
+
+
+# -- a corrupt store ----------------------------------------------------------------------------
+
+
+def test_a_store_corrupt_in_its_last_pages_is_one_line_and_never_written(tmp_path, exam):
+    out = tmp_path / "out"
+    write_store(out, [Cell("m", s, code="package main\n// " + "x" * 3000 + f"{s}\n") for s in range(1, 40)])
+    db = out / DB_NAME
+    data = bytearray(db.read_bytes())
+    rng = random.Random(13)
+    for i in range(len(data) - 2 * 4096, len(data)):
+        data[i] = rng.randrange(256)
+    db.write_bytes(bytes(data))
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        for args in (("report", str(out)), ("logs", str(out)), ("regrade", str(out)),
+                     ("run", "--endpoint", llm.url, "--model", "m", "--exam", str(exam.root), "--seeds", "1",
+                      "--out", str(out))):
+            r = _sweep_cli(*args)
+            assert r.returncode == 2, (args, r.stderr)
+            line = _error_line(r.stderr)
+            assert str(db) in line and ("corrupt" in line or "malformed" in line), line
+        assert llm.chat_requests() == []
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+# -- read-only media ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_copy(tmp_path):
+    """A results directory seen through a read-only bind mount (real EROFS, even for
+    root); skipped where mounting is not permitted."""
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    write_store(src, [Cell("a", 1), Cell("a", 2), Cell("b", 1, ("build",)), Cell("b", 2, ("build",))])
+    ro.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    r = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {r.stderr.strip()}")
+    try:
+        r = subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {r.stderr.strip()}")
+        assert not os.access(ro, os.W_OK)
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_read_commands_work_on_read_only_media(read_only_copy):
+    ro = read_only_copy
+    r = _sweep_cli("report", str(ro))
+    assert r.returncode == 0, r.stderr
+    assert "| a " in r.stdout and "| b " in r.stdout
+    r = _sweep_cli("logs", str(ro), "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 4
+    r = _sweep_cli("compare", str(ro), "a", "b")
+    assert r.returncode == 0, r.stderr
+    # writing is refused in one line that names the directory, not the file
+    r = _sweep_cli("regrade", str(ro))
+    line = _error_line(r.stderr)
+    assert "sweep.lock" in line and "Read-only file system" in line, line
+
+
+# -- a broken grader is found before the first request ----------------------------------------
+
+
+def _checks_exam(root: Path, checks_py: str) -> Path:
+    d = root / "broken-checks"
+    (d / "prompts").mkdir(parents=True)
+    (d / "prompts" / "t.md.j2").write_text("Write hello world in Go.\n")
+    (d / "reference.go").write_text(HELLO_GO)
+    (d / "checks.py").write_text(checks_py)
+    (d / "exam.toml").write_text(textwrap.dedent("""
+        id = "broken-checks"
+        title = "Broken"
+        version = 1
+        grader = "checks"
+        [[tasks]]
+        id = "t"
+        prompt = "prompts/t.md.j2"
+        points = 2
+        reference = "reference.go"
+    """))
+    return d
+
+
+@pytest.mark.parametrize("checks_py, needle", [
+    ("import no_such_module_here\n", "fails to import: ModuleNotFoundError"),
+    ("CHECKS = [('a', 2.0)]\n", "must define CHECKS and run_checks(ctx)"),
+    ("CHECKS = [('a', 1.0)]\ndef run_checks(ctx):\n    return {}\n", "sum to 1.0 points"),
+])
+def test_a_broken_checks_exam_stops_the_sweep_before_any_request(tmp_path, checks_py, needle):
+    d = _checks_exam(tmp_path / "exams", checks_py)
+    out = tmp_path / "out"
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        r = _sweep_cli("run", "--endpoint", llm.url, "--model", "m", "--exam", str(d), "--seeds", "1,2",
+                       "--out", str(out))
+        assert llm.chat_requests() == []
+    assert r.returncode == 2
+    line = _error_line(r.stderr)
+    assert "exam 'broken-checks'" in line and needle in line, line
+    assert _runs(out) == []
+

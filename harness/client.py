@@ -459,6 +459,7 @@ def parse_stream(raw: RawExchange, *, model: str | None = None) -> ChatResult:
     served: str | None = None
     chunks = 0
     done = False
+    _utf8(raw)       # sse_events would replace bad bytes silently
     for kind, data in sse_events(raw.body):
         if kind == "error":
             try:
@@ -531,11 +532,23 @@ def parse_stream(raw: RawExchange, *, model: str | None = None) -> ChatResult:
                       timings=timings, model=served, raw=assembled)
 
 
+def _utf8(raw: RawExchange) -> str:
+    """The body as text; a body that is not UTF-8 (which JSON must be) is a
+    MalformedResponse saying so, not "not JSON"."""
+    try:
+        return raw.body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = raw.body[e.start:e.start + 4]
+        raise MalformedResponse(f"{raw.url} returned a body that is not valid UTF-8 (byte {e.start} of "
+                                f"{len(raw.body)}: {bad!r}): {_snippet(raw.body)}") from e
+
+
 def parse_chat(raw: RawExchange) -> ChatResult:
     """Parse a 2xx chat-completions body. Accepts llama-server's
     ``reasoning_content`` and Ollama/LM Studio's ``reasoning``."""
+    text = _utf8(raw)
     try:
-        data = json.loads(raw.body)
+        data = json.loads(text)
     except ValueError as e:
         raise MalformedResponse(f"{raw.url} returned a body that is not JSON: {_snippet(raw.body)}") from e
     if not isinstance(data, dict):

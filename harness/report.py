@@ -350,7 +350,8 @@ def exam_sections(df: pd.DataFrame) -> list[ExamSection]:
         sums = summarize(sub)
         mx = sums[0].max_points if sums else 0.0
         seeds = sorted(int(s) for s in sub["seed"].unique())
-        title = f"{exam} v{version} (/{_fmt(mx)}; seeds {', '.join(map(str, seeds))})"
+        out_of = f"/{_fmt(mx)}" if mx > 0 else "nothing graded"
+        title = f"{exam} v{version} ({out_of}; seeds {', '.join(map(str, seeds))})"
         models = [s.model for s in sums]
         tables = [summary_table(sums, title), *check_tables(sub, models)]
         pk = pass_at_k_table(sub, models)
@@ -358,9 +359,14 @@ def exam_sections(df: pd.DataFrame) -> list[ExamSection]:
             tables.append(pk)
         hashes = sorted({h for h in sub["grader_hash"].dropna()})
         note = f"grader {', '.join(hashes) or 'n/a'}."
-        stale = int((~sub["grade_current"].astype(bool)).sum())
+        graded = sub["grader_hash"].notna()
+        stale = int((graded & ~sub["grade_current"].astype(bool)).sum())
         if stale:
             note += f" {stale} attempt(s) graded by an older grader: run `sweep regrade`."
+        # endpoint errors have no answer to grade: the next run asks for them again
+        ungraded = int((~graded & (sub["gen_outcome"] != "endpoint_error")).sum())
+        if ungraded:
+            note += f" {ungraded} stored answer(s) not graded yet: run `sweep regrade`, or rerun the sweep."
         out.append(ExamSection(str(exam), int(version), title, sums, tables, [note], identical_answers(sub), sub))
     return out
 

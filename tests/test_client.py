@@ -320,3 +320,20 @@ def test_retry_after_as_an_http_date():
     with ScriptedLLM({"m": Reply(status=503, headers={"Retry-After": formatdate(time.time() + 30, usegmt=True)})}) as llm:
         raw = _send(llm, stream=False)
     assert raw.retry_after_s is not None and 27 <= raw.retry_after_s <= 31
+
+
+# -- what the messages say -------------------------------------------------------------------
+
+
+def test_a_json_body_with_invalid_utf8_says_so():
+    body = b'{"choices": [{"index": 0, "finish_reason": "stop", "message": {"content": "caf\xe9"}}]}'
+    with ScriptedLLM({"m": Reply(raw_body=body)}) as llm:
+        raw = _send(llm, stream=False)
+    with pytest.raises(MalformedResponse, match=r"not valid UTF-8 \(byte 78 of 84: b'\\xe9\"}}'\)") as e:
+        parse_response(raw)
+    assert "not JSON" not in e.value.one_line()
+    stream = (_ev(_delta(content="ok")) + _ev(FINISH)).encode().replace(b"ok", b"o\xff", 1)
+    with pytest.raises(MalformedResponse, match="not valid UTF-8"):
+        parse_stream(RawExchange("http://x/v1/chat/completions", 200, stream, 1.0, streamed=True))
+    with pytest.raises(MalformedResponse, match="that is not JSON"):
+        parse_response(_raw('{"choices": [', streamed=False))

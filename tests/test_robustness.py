@@ -23,7 +23,7 @@ from harness.client import ChatClient
 from harness.config import RunConfig
 from harness.errors import StoreError
 from harness.runner import Sweep, SweepSummary
-from harness.store import DB_NAME, Store, open_existing
+from harness.store import DB_NAME, CellKey, Store, open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 from tests.store_fixtures import Cell, write_store
@@ -314,3 +314,35 @@ def test_a_broken_checks_exam_stops_the_sweep_before_any_request(tmp_path, check
     assert "exam 'broken-checks'" in line and needle in line, line
     assert _runs(out) == []
 
+
+# -- messages that say what is true ------------------------------------------------------------
+
+
+def test_report_notes_do_not_count_endpoint_errors_as_stale_grades(tmp_path):
+    from harness import report
+    from tests.store_fixtures import EXAM, HASH, VERSION
+
+    out = tmp_path / "out"
+    write_store(out, [Cell("m", 1), Cell("m", 2, gen_outcome="endpoint_error"),
+                      Cell("m", 3, gen_outcome="endpoint_error")])
+    text = report.markdown(report.load(out, grader_hashes={(EXAM, VERSION): HASH}))
+    assert "older grader" not in text and "not graded yet" not in text, text
+    # an answer stored but never graded (killed before grading) is named as such
+    st = Store(out)
+    run = st.start_run(command="t", config={}, tool_version="t", go_version=None, go_source=None, host={})
+    st.save_attempt(run, CellKey("m", EXAM, VERSION, "hello", 4), sampling={"temperature": 1.0}, request_id=None,
+                    gen_outcome="ok", finish_reason="stop", content="```go\npackage main\n```",
+                    extracted_code="package main\n", extraction_method="fence")
+    st.close()
+    text = report.markdown(report.load(out, grader_hashes={(EXAM, VERSION): HASH}))
+    assert "1 stored answer(s) not graded yet" in text and "older grader" not in text, text
+
+
+def test_report_title_when_nothing_was_graded(tmp_path):
+    from harness import report
+
+    out = tmp_path / "out"
+    write_store(out, [Cell("m", 1, gen_outcome="endpoint_error")])
+    text = report.markdown(report.load(out))
+    assert "(/0;" not in text
+    assert "fx v1 (nothing graded; seeds 1)" in text, text

@@ -50,6 +50,7 @@ class LogEntry:
     # What the shown grade built, extracted again from the answer at grading time
     # ({"method", "note", "code"}); None for grades stored before grading extracted.
     graded_extraction: dict[str, Any] | None = None
+    isolation: str | None = None        # the containment the grade ran under (docs/security.md)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -106,7 +107,7 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
             sampling=_json(a["sampling_json"]) or {}, request=_json(req["request_json"]) if req else None,
             request_url=req["url"] if req else None, tries=len(reqs),
             http_status=req["http_status"] if req else None, gen_outcome=a["gen_outcome"],
-            finish_reason=a["finish_reason"], content=a["content"], reasoning_content=a["reasoning_content"],
+            finish_reason=a["finish_reason"], content=(answer := store.answer_of(a))[0], reasoning_content=answer[1],
             extracted_code=a["extracted_code"], extraction_method=a["extraction_method"],
             extraction_note=a["extraction_note"], usage=_json(a["usage_json"]), timings=_json(a["timings_json"]),
             wall_s=a["wall_s"], ttft_s=a["ttft_s"], error=a["error"],
@@ -118,8 +119,15 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
             grade_current=None if grade is None or current_hash is None else grade["grader_hash"] == current_hash,
             failing_checks=failing,
             graded_extraction=_extraction(grade["details_json"]) if grade is not None else None,
+            isolation=_isolation(grade["details_json"]) if grade is not None else None,
         ))
     return out
+
+
+def _isolation(details_json: str | None) -> str | None:
+    details = _json(details_json)
+    value = details.get("isolation") if isinstance(details, dict) else None
+    return str(value) if value else None
 
 
 def _extraction(details_json: str | None) -> dict[str, Any] | None:
@@ -137,7 +145,8 @@ def render(e: LogEntry) -> str:
     lines = [f"== attempt {e.attempt_id} (run {e.run_id}, {e.created_at}): {e.key.label()}"]
     if e.points is not None:
         stale = "" if e.grade_current is not False else f" [grade by an older grader {e.grader_hash}]"
-        lines.append(f"outcome: {e.outcome}, {e.points:g}/{e.max_points:g}{stale}")
+        where = f" (isolation {e.isolation})" if e.isolation else ""
+        lines.append(f"outcome: {e.outcome}, {e.points:g}/{e.max_points:g}{stale}{where}")
     else:
         lines.append(f"outcome: {e.outcome} (not graded)")
     if e.explanation:

@@ -91,7 +91,8 @@ def _load(store: Store, hashes: dict[tuple[str, int], str]) -> pd.DataFrame:
             "sampling": _json(a["sampling_json"]), "request_id": a["request_id"],
             "usage": usage, "timings": timings,
             "extraction_method": a["extraction_method"], "extraction_note": a["extraction_note"],
-            "content": a["content"], "reasoning_content": a["reasoning_content"],
+            # the answer may be kept only in its raw response (Store.answer_of)
+            "content": (answer := store.answer_of(a))[0], "reasoning_content": answer[1],
             "extracted_code": a["extracted_code"], "error": a["error"],
         })
     return pd.DataFrame(rows)
@@ -344,6 +345,20 @@ class ExamSection:
     frame: pd.DataFrame          # the attempts of this exam version (for plots)
 
 
+def isolation_note(sub: pd.DataFrame) -> str:
+    """Which containment produced the grades (``details.isolation`` of each grade;
+    docs/security.md): e.g. "isolation bwrap+uid64191+memcg+pidscg (12 grades)"."""
+    counts: dict[str, int] = {}
+    for d, graded in zip(sub["grade_details"], sub["grader_hash"].notna()):
+        if not graded or not isinstance(d, dict) or not ({"isolation", "build_s", "build_status"} & d.keys()):
+            continue   # nothing was built or run for it (no code, truncated, ...)
+        label = str(d["isolation"]) if d.get("isolation") else "not recorded"
+        counts[label] = counts.get(label, 0) + 1
+    if not counts:
+        return "isolation n/a (no answer was built)"
+    return "isolation " + ", ".join(f"{k} ({v} grade{'s' if v != 1 else ''})" for k, v in sorted(counts.items()))
+
+
 def exam_sections(df: pd.DataFrame) -> list[ExamSection]:
     out = []
     for (exam, version), sub in df.groupby(["exam", "exam_version"], sort=False):
@@ -359,6 +374,7 @@ def exam_sections(df: pd.DataFrame) -> list[ExamSection]:
             tables.append(pk)
         hashes = sorted({h for h in sub["grader_hash"].dropna()})
         note = f"grader {', '.join(hashes) or 'n/a'}."
+        tables[0].notes.append(isolation_note(sub) + ".")   # markdown, JSON and HTML all show it
         graded = sub["grader_hash"].notna()
         stale = int((graded & ~sub["grade_current"].astype(bool)).sum())
         if stale:

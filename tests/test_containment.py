@@ -424,3 +424,22 @@ def _dead_pid() -> int:
     p = subprocess.Popen(["true"])
     p.wait()
     return p.pid
+
+
+def test_reports_and_logs_name_the_isolation_of_their_grades():
+    import pandas as pd
+
+    from harness import logs, report
+
+    sub = pd.DataFrame({
+        "grade_details": [{"isolation": "bwrap+uid64191+memcg+pidscg", "build_s": 0.2},
+                          {"isolation": "bwrap+uid64191+memcg+pidscg", "build_s": 0.3},
+                          {"isolation": "plain+uid64191", "build_status": "compile_error"},
+                          {"build_s": 0.1},     # graded before isolation was recorded
+                          {}, None],            # no code: nothing built
+        "grader_hash": ["h", "h", "h", "h", "h", None],
+    })
+    assert report.isolation_note(sub) == ("isolation bwrap+uid64191+memcg+pidscg (2 grades), "
+                                          "not recorded (1 grade), plain+uid64191 (1 grade)")
+    assert logs._isolation(json.dumps({"isolation": "bwrap"})) == "bwrap"
+    assert logs._isolation(json.dumps({})) is None

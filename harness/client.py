@@ -441,6 +441,22 @@ def sse_events(body: bytes) -> list[tuple[str, str]]:
     return events
 
 
+def stored_answer(url: str, request_json: str, body: bytes) -> tuple[str, str | None] | None:
+    """(content, reasoning_content) of a stored 2xx response, parsed again from the
+    bytes received; None when they do not parse. A request that asked for a stream
+    may have got plain JSON (a server that ignores ``stream``): the body says which."""
+    try:
+        asked_stream = json.loads(request_json).get("stream") is True
+    except (ValueError, AttributeError):
+        return None
+    streamed = asked_stream and not body.lstrip().startswith(b"{")
+    try:
+        chat = parse_response(RawExchange(url, 200, body, 0.0, streamed=streamed))
+    except EndpointError:
+        return None
+    return chat.content, chat.reasoning_content
+
+
 def parse_response(raw: RawExchange, *, model: str | None = None) -> ChatResult:
     """A 2xx answer, streamed or not, as a ``ChatResult``. ``model``: the id asked
     for, to name it when llama-swap reports inside a stream that it failed to load."""

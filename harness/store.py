@@ -505,7 +505,7 @@ class Store:
         rows = self.query(
             "SELECT * FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
             (key.model, key.exam, key.exam_version, key.task, key.seed))
-        return _attempt_row(rows[0]) if rows else None
+        return self._attempt_row(rows[0]) if rows else None
 
     def save_attempt(self, run_id: int, key: CellKey, *, sampling: dict[str, Any], request_id: int | None,
                      gen_outcome: str, finish_reason: str | None = None, content: str | None = None,
@@ -514,7 +514,13 @@ class Store:
                      ttft_s: float | None = None, extracted_code: str | None = None, extraction_method: str | None = None,
                      extraction_note: str | None = None, error: str | None = None) -> int:
         """Insert the attempt of a cell. Only an endpoint_error attempt may be
-        replaced (by a later retry); anything else already there is a conflict."""
+        replaced (by a later retry); anything else already there is a conflict.
+        One copy of an answer: when the raw response of ``request_id`` parses to the
+        same content and reasoning, they are not stored again (NULL here; read them
+        with ``answer_of``)."""
+        if request_id is not None and content is not None and self._parsed_answer(request_id) == (
+                content, reasoning_content):
+            content = reasoning_content = None
         with self._tx() as db:
             old = db.execute(
                 "SELECT id, gen_outcome FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
@@ -547,8 +553,40 @@ class Store:
             if h is None:
                 continue
             if not self.query("SELECT 1 FROM grades WHERE attempt_id=? AND grader_hash=?", (r["id"], h)):
-                out.append(_attempt_row(r))
+                out.append(self._attempt_row(r))
         return out
+
+    def answer_of(self, row: sqlite3.Row) -> tuple[str | None, str | None]:
+        """(content, reasoning_content) of an attempt row: as stored, or, when the
+        attempt keeps them only in its request's raw response (content NULL with a
+        request; attempts stored since issue 13), parsed from those bytes. Rows
+        stored before keep their own copy and are read as they are."""
+        if row["content"] is not None or row["request_id"] is None or row["gen_outcome"] == "endpoint_error":
+            return row["content"], row["reasoning_content"]
+        parsed = self._parsed_answer(row["request_id"])
+        return parsed if parsed is not None else (None, None)
+
+    def _parsed_answer(self, request_id: int) -> tuple[str, str | None] | None:
+        from harness.client import stored_answer
+
+        rows = self.query("SELECT url, request_json, response_raw FROM requests WHERE id=?", (request_id,))
+        if not rows or rows[0]["response_raw"] is None:
+            return None
+        return stored_answer(rows[0]["url"], rows[0]["request_json"], bytes(rows[0]["response_raw"]))
+
+    def _attempt_row(self, r: sqlite3.Row) -> AttemptRow:
+        content, reasoning = self.answer_of(r)
+        return AttemptRow(
+            id=r["id"],
+            key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
+            gen_outcome=r["gen_outcome"],
+            finish_reason=r["finish_reason"],
+            content=content,
+            reasoning_content=reasoning,
+            extracted_code=r["extracted_code"],
+            sampling_json=r["sampling_json"],
+            error=r["error"],
+        )
 
     # -- grades -----------------------------------------------------------------
     def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None) -> int:
@@ -585,19 +623,6 @@ class Store:
         return Grade(Outcome(g["outcome"]), g["points"], g["max_points"], checks, g["explanation"],
                      g["grader_hash"], g["duration_s"] or 0.0, json.loads(g["details_json"]))
 
-
-def _attempt_row(r: sqlite3.Row) -> AttemptRow:
-    return AttemptRow(
-        id=r["id"],
-        key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
-        gen_outcome=r["gen_outcome"],
-        finish_reason=r["finish_reason"],
-        content=r["content"],
-        reasoning_content=r["reasoning_content"],
-        extracted_code=r["extracted_code"],
-        sampling_json=r["sampling_json"],
-        error=r["error"],
-    )
 
 
 def _one_line(e: object) -> str:

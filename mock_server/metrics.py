@@ -8,7 +8,9 @@ One ``MetricsMock`` per attempt (per check), each with its own two ephemeral por
   (``samples_for``), so the sink can verify a batch's content. The source can be
   made to fail (HTTP 503); a failed scrape does not consume a sequence number.
 * the **sink** (``POST`` any path) accepts a JSON batch ``{"seq": N, "samples":
-  [...], ...}`` (or a JSON array of such batches) with ``204 No Content``. Its mode
+  [...], ...}`` with ``204 No Content``; a JSON array of such batches is accepted
+  too, but recorded as such (``Attempt.array``), so a check can hold a program to
+  one batch per POST. Its mode
   is one of ``SinkMode``: online, offline with 503, offline refusing connections
   (the listening socket is really closed; the port stays reserved), or offline
   hanging (the request is read and never answered until the mode changes, then it
@@ -16,6 +18,9 @@ One ``MetricsMock`` per attempt (per check), each with its own two ephemeral por
   A ``Hold`` makes the online sink keep some requests open until ``release()``:
   re-sends of batches it rejected before (``Hold.RESENDS``) or every POST
   (``Hold.ALL``); a held request whose client gives up is recorded as abandoned.
+  ``fail_after_backlog(k)`` takes the sink down (503) by itself right after it
+  has accepted k POSTs of backlog (batches scraped before it last came online):
+  an outage in the middle of a flush, at an exact point of it.
 
 Everything observable is a typed record (``Scrape``, ``Attempt``) with monotonic
 timestamps; ``wait`` blocks until a predicate over the mock holds (woken by every
@@ -228,6 +233,8 @@ class Attempt:
     status: int | None            # HTTP status sent, None if the client left first
     samples_ok: bool              # every batch's samples equal the source's for its seq
     held: bool = False            # the request was held by a Hold before it was answered
+    array: bool = False           # the body was a JSON array of batches, not one batch
+    resend: bool = False          # it carried a batch the sink had rejected before
 
 
 # --------------------------------------------------------------------------- listener
@@ -244,6 +251,8 @@ class _Listener:
         self._name = name
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()      # connections writing an answer to a recorded request
+        self._cut_when_done: set[socket.socket] = set()
         self._placeholder: socket.socket | None = None
         self._sock: socket.socket | None = None
         sock = self._bound(port)
@@ -286,6 +295,8 @@ class _Listener:
         finally:
             with self._lock:
                 self._conns.discard(conn)
+                self._busy.discard(conn)
+                self._cut_when_done.discard(conn)
             try:
                 conn.close()
             except OSError:
@@ -295,15 +306,33 @@ class _Listener:
     def listening(self) -> bool:
         return self._sock is not None
 
+    def busy(self, conn: socket.socket) -> None:
+        """``conn`` is answering a request that is already recorded: cutting it now
+        would make the client believe a delivered batch failed (and send it again)."""
+        with self._lock:
+            self._busy.add(conn)
+
+    def done(self, conn: socket.socket) -> None:
+        """The answer on ``conn`` is written; cut it now if close_port asked to."""
+        with self._lock:
+            self._busy.discard(conn)
+            cut = conn in self._cut_when_done
+            self._cut_when_done.discard(conn)
+        if cut:
+            _shutdown(conn)
+
     def close_port(self) -> None:
-        """Refuse new connections and cut the open ones; keep the port reserved."""
+        """Refuse new connections and cut the open ones (one that is writing the
+        answer to a recorded request right after that answer); keep the port
+        reserved."""
         with self._lock:
             if self._sock is None:
                 return
             if self._placeholder is None:
                 self._placeholder = self._bound(self.port)
             sock, self._sock = self._sock, None
-            conns = list(self._conns)
+            conns = [c for c in self._conns if c not in self._busy]
+            self._cut_when_done.update(c for c in self._conns if c in self._busy)
         _shutdown(sock)
         for c in conns:
             _shutdown(c)
@@ -369,6 +398,9 @@ class MetricsMock:
         self._held_now = 0
         self._held_total = 0
         self._first_hold_t: float | None = None
+        self._held_resends_now = 0
+        self._fail_after: int | None = None    # backlog POSTs to accept before the sink goes 503 by itself
+        self._online_from_seq = 0              # last seq scraped before the sink last came online
         self._sink_mode = SinkMode.ONLINE
         self._source_failing = False
         self._hold = Hold.NONE
@@ -411,9 +443,14 @@ class MetricsMock:
         with self._cond:
             if mode == self._sink_mode:
                 return
+            if mode is SinkMode.ONLINE:
+                self._online_from_seq = self._seq
             self._sink_mode = mode
             self._mode_gen += 1
             self._cond.notify_all()
+        self._apply_port(mode)
+
+    def _apply_port(self, mode: SinkMode) -> None:
         if mode is SinkMode.OFFLINE_REFUSE:
             self._sink.close_port()
         else:
@@ -427,6 +464,18 @@ class MetricsMock:
     def set_hold(self, hold: Hold) -> None:
         with self._cond:
             self._hold = Hold(hold)
+            self._cond.notify_all()
+
+    def fail_after_backlog(self, k: int) -> None:
+        """Switch the sink to offline-503 right after it accepts ``k`` POSTs of
+        backlog: batches scraped before the sink last came online (so buffered
+        during the outage, whether or not the program tried them then); the
+        request that makes k is still accepted. Arm it while the sink is down,
+        before the flush it is meant to interrupt can start."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        with self._cond:
+            self._fail_after = k
             self._cond.notify_all()
 
     def release(self) -> None:
@@ -485,6 +534,22 @@ class MetricsMock:
             return self._held_now
 
     @property
+    def held_resends_now(self) -> int:
+        """Requests held open right now that carry a batch rejected before."""
+        with self._cond:
+            return self._held_resends_now
+
+    def duplicates(self) -> dict[int, int]:
+        """seq -> times accepted, for every batch accepted more than once."""
+        with self._cond:
+            return {s: n for s, n in self._accepted.items() if n > 1}
+
+    def array_posts(self) -> int:
+        """How many POSTs carried a JSON array of batches instead of one batch."""
+        with self._cond:
+            return sum(1 for a in self._attempts if a.array)
+
+    @property
     def first_hold_t(self) -> float | None:
         with self._cond:
             return self._first_hold_t
@@ -521,9 +586,11 @@ class MetricsMock:
                 "sink_mode": self._sink_mode.value,
                 "source_failing": self._source_failing,
                 "hold": self._hold.value,
+                "fail_after_backlog": self._fail_after,
                 "last_seq": self._seq,
                 "scrapes": [asdict(s) for s in self._scrapes],
                 "attempts": [{**asdict(a), "outcome": a.outcome.value} for a in self._attempts],
+                "duplicates": {str(k): v for k, v in sorted(self._accepted.items()) if v > 1},
                 "accepted": {str(k): v for k, v in sorted(self._accepted.items())},
                 "rejected": sorted(self._rejected),
             }
@@ -553,11 +620,12 @@ class MetricsMock:
             self._cond.notify_all()
         return exposition(seq)
 
-    def _hold_request(self, conn: socket.socket, until: Callable[[], bool]) -> bool:
+    def _hold_request(self, conn: socket.socket, until: Callable[[], bool], *, resend: bool = False) -> bool:
         """Keep a request open until ``until()`` (checked under the lock). Returns
         False if the client went away first."""
         with self._cond:
             self._held_now += 1
+            self._held_resends_now += resend
             self._held_total += 1
             if self._first_hold_t is None:
                 self._first_hold_t = time.monotonic()
@@ -573,6 +641,7 @@ class MetricsMock:
         finally:
             with self._cond:
                 self._held_now -= 1
+                self._held_resends_now -= resend
                 self._cond.notify_all()
 
     def _sink_post(self, conn: socket.socket, body: bytes) -> tuple[int | None, AttemptOutcome]:
@@ -582,7 +651,8 @@ class MetricsMock:
             obj = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             obj = None
-        for item in obj if isinstance(obj, list) else [obj]:
+        array = isinstance(obj, list)
+        for item in obj if array else [obj]:
             p = _parse_batch(item)
             if p is None:
                 parsed = []
@@ -592,7 +662,7 @@ class MetricsMock:
         samples_ok = bool(parsed) and all(ok for _, ok in parsed)
         if not parsed:
             self._record(lambda: self._attempts.append(
-                Attempt(t, time.monotonic(), (), AttemptOutcome.INVALID, 400, False)))
+                Attempt(t, time.monotonic(), (), AttemptOutcome.INVALID, 400, False, array=array)))
             return 400, AttemptOutcome.INVALID
 
         with self._cond:
@@ -604,11 +674,12 @@ class MetricsMock:
         alive = True
         if mode is SinkMode.OFFLINE_HANG:
             held = hung = True
-            alive = self._hold_request(conn, lambda: self._mode_gen != gen or self._release_gen != release_gen)
+            alive = self._hold_request(conn, lambda: self._mode_gen != gen or self._release_gen != release_gen,
+                                       resend=resend)
             mode = SinkMode.OFFLINE_503  # a hung request is never accepted
         elif mode is SinkMode.ONLINE and (hold is Hold.ALL or (hold is Hold.RESENDS and resend)):
             held = True
-            alive = self._hold_request(conn, lambda: self._release_gen != release_gen)
+            alive = self._hold_request(conn, lambda: self._release_gen != release_gen, resend=resend)
             with self._cond:
                 mode = SinkMode.ONLINE if self._sink_mode is SinkMode.ONLINE else SinkMode.OFFLINE_503
 
@@ -620,16 +691,30 @@ class MetricsMock:
         else:
             outcome, status = (AttemptOutcome.HUNG if hung else AttemptOutcome.REJECTED), 503
 
+        went_down = False
+
         def rec() -> None:
-            self._attempts.append(Attempt(t, done, seqs, outcome, status, samples_ok, held))
+            nonlocal went_down
+            self._attempts.append(Attempt(t, done, seqs, outcome, status, samples_ok, held, array, resend))
             if outcome is AttemptOutcome.ACCEPTED:
                 for s in seqs:
                     self._accepted[s] = self._accepted.get(s, 0) + 1
                     self._first_accept.setdefault(s, done)
+                backlog = all(s <= self._online_from_seq for s in seqs)
+                if backlog and self._fail_after is not None:
+                    self._fail_after -= 1
+                    if self._fail_after <= 0 and self._sink_mode is SinkMode.ONLINE:
+                        self._fail_after = None
+                        self._sink_mode = SinkMode.OFFLINE_503
+                        self._mode_gen += 1
+                        went_down = True
             else:
                 self._rejected.update(seqs)
 
+        self._sink.busy(conn)
         self._record(rec)
+        if went_down:
+            self._apply_port(SinkMode.OFFLINE_503)
         return status, outcome
 
     def _sink_health(self, conn: socket.socket) -> int | None:
@@ -700,13 +785,17 @@ class _SinkHandler(_Handler):
     def do_POST(self) -> None:  # noqa: N802
         body = self._read_body()
         status, outcome = self.mock._sink_post(self.connection, body)
-        if status is None:
-            self.close_connection = True
-            return
-        msg = {AttemptOutcome.INVALID: b'expected a JSON batch with an integer "seq"\n',
-               AttemptOutcome.REJECTED: b"sink unavailable\n",
-               AttemptOutcome.HUNG: b"sink unavailable\n"}.get(outcome, b"")
-        self._reply(status, msg)
+        try:
+            if status is None:
+                self.close_connection = True
+                return
+            msg = {AttemptOutcome.INVALID: b'expected a JSON batch with an integer "seq"\n',
+                   AttemptOutcome.REJECTED: b"sink unavailable\n",
+                   AttemptOutcome.HUNG: b"sink unavailable\n"}.get(outcome, b"")
+            self._reply(status, msg)
+            self.wfile.flush()
+        finally:
+            self.mock._sink.done(self.connection)
 
     do_PUT = do_POST  # noqa: N815
 

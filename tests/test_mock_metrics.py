@@ -113,6 +113,83 @@ def test_sink_reads_arrays_chunked_bodies_and_the_sequence_sample(mock, client):
     assert [a.outcome for a in mock.attempts()][-2:] == [AttemptOutcome.INVALID] * 2
 
 
+def test_arrays_and_duplicates_are_recorded(mock, client):
+    assert client.post(mock.sink_url, json=batch(1)).status_code == 204
+    assert client.post(mock.sink_url, json=[batch(2), batch(3)]).status_code == 204  # accepted, but marked
+    assert client.post(mock.sink_url, json=batch(2)).status_code == 204
+    assert [a.array for a in mock.attempts()] == [False, True, False]
+    assert mock.array_posts() == 1
+    assert mock.duplicates() == {2: 2}
+    assert mock.snapshot()["duplicates"] == {"2": 2}
+
+
+def test_fail_after_backlog_takes_the_sink_down_in_the_middle_of_a_flush(mock, client):
+    for _ in range(3):
+        assert client.get(mock.source_url).status_code == 200  # seqs 1..3 scraped while online
+    mock.set_sink(SinkMode.OFFLINE_503)
+    for seq in (4, 5, 6, 7, 8):
+        assert client.get(mock.source_url).status_code == 200
+    assert client.post(mock.sink_url, json=batch(4)).status_code == 503  # tried during the outage
+    mock.fail_after_backlog(2)   # armed while down
+    mock.set_sink(SinkMode.ONLINE)
+    assert client.get(mock.source_url).status_code == 200  # seq 9: live, not backlog
+    assert client.post(mock.sink_url, json=batch(9)).status_code == 204
+    assert client.post(mock.sink_url, json=batch(5)).status_code == 204  # never tried before: backlog too
+    assert mock.sink_mode is SinkMode.ONLINE
+    assert client.post(mock.sink_url, json=batch(4)).status_code == 204  # the 2nd: accepted, then down
+    assert mock.sink_mode is SinkMode.OFFLINE_503
+    assert client.post(mock.sink_url, json=batch(6)).status_code == 503
+    mock.set_sink(SinkMode.ONLINE)
+    assert client.post(mock.sink_url, json=batch(6)).status_code == 204  # the trigger fired once
+    assert mock.accepted() == {4: 1, 5: 1, 6: 1, 9: 1}
+    with pytest.raises(ValueError):
+        mock.fail_after_backlog(0)
+
+
+def test_held_resends_are_counted(mock, client):
+    mock.set_sink(SinkMode.OFFLINE_503)
+    client.post(mock.sink_url, json=batch(7))
+    mock.set_sink(SinkMode.OFFLINE_HANG)
+    live = post_in_thread(mock.sink_url, batch(8))
+    assert mock.wait(lambda m: m.held_now == 1, 2.0)
+    assert mock.held_resends_now == 0
+    resend = post_in_thread(mock.sink_url, batch(7))
+    assert mock.wait(lambda m: m.held_now == 2, 2.0)
+    assert mock.held_resends_now == 1
+    mock.set_sink(SinkMode.OFFLINE_503)
+    live["thread"].join(2)
+    resend["thread"].join(2)
+    assert mock.wait(lambda m: m.held_now == 0, 2.0) and mock.held_resends_now == 0
+    assert [a.resend for a in mock.attempts()] == [False, False, True]
+
+
+def test_a_refused_sink_cuts_a_connection_only_after_the_answer_to_a_recorded_request(mock, client):
+    """close_port while the sink is answering a request it already recorded as
+    accepted: the client still gets its 204 (else it would send the batch again)."""
+    orig = mock._record
+    entered, go = threading.Event(), threading.Event()
+
+    def slow_record(fn):
+        orig(fn)
+        entered.set()
+        go.wait(2)
+
+    mock._record = slow_record  # type: ignore[method-assign]
+    out = post_in_thread(mock.sink_url, batch(1))
+    assert entered.wait(2)
+    cut = threading.Thread(target=mock.set_sink, args=(SinkMode.OFFLINE_REFUSE,))
+    cut.start()
+    time.sleep(0.05)
+    go.set()
+    out["thread"].join(2)
+    cut.join(2)
+    mock._record = orig  # type: ignore[method-assign]
+    assert out.get("status") == 204, out
+    assert mock.accepted() == {1: 1}
+    with pytest.raises(httpx.TransportError):
+        httpx.post(mock.sink_url, json=batch(2), timeout=2)
+
+
 def test_offline_503_rejects_and_remembers(mock, client):
     mock.set_sink(SinkMode.OFFLINE_503)
     assert client.post(mock.sink_url, json=batch(5)).status_code == 503

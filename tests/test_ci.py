@@ -18,7 +18,7 @@ def _readme_bash_lines() -> list[str]:
 
 
 def _line(n: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ROOT / ".ci" / "readme-line"), str(n)], capture_output=True, text=True, timeout=30)
+    return subprocess.run(["bash", str(ROOT / ".ci" / "readme-line"), str(n)], capture_output=True, text=True, timeout=30)
 
 
 def test_readme_line_prints_the_lines_of_the_first_bash_block():
@@ -38,7 +38,7 @@ def test_readme_line_1_installs_and_runs_a_local_sweep():
 def test_ci_runs_readme_line_1_as_printed():
     run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     commands = [ln.strip() for ln in run.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    assert 'readme_line1="$(.ci/readme-line 1)"' in commands
+    assert 'readme_line1="$(bash .ci/readme-line 1)"' in commands
     runs = [c for c in commands if 'bash -c "$readme_line1"' in c]
     assert len(runs) == 1 and runs[0].startswith("timeout ")
     # before the tests, which need what it installs; and no second, hand-written install of it

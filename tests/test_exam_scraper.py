@@ -58,50 +58,81 @@ def test_prompt_states_what_the_checks_rely_on():
                    "not queued behind the backlog", "Every outage", "SIGINT or SIGTERM", "do not cancel",
                    "No data races", "Standard library only", "204 No Content", "refuses connections",
                    "never answers", "briefly answers 503", "no duplicates", "one `-timeout` plus one second",
-                   "single ```go code block"):
+                   "single ```go code block", "its own POST", "never several batches in one request",
+                   "are not sent again", "in the middle of a flush", "many outages", "longer than `-timeout`"):
         assert needle in prompt, needle
     sizes = (checks.BIG_BUFFER, checks.BOUNDED_SIZE, checks.EVICT_SIZE, 0, 1, 4, 16)
     for n in sizes:
         assert f" {n}," in prompt or f" {n} " in prompt or f" {n}\n" in prompt, n
 
 
-def test_eviction_judge_names_deterministic_policies():
-    size, window = 24, list(range(101, 151))  # 50 batches scraped during the outage
-    assert "oldest-first" in eviction.classify(window, window[-size:], size)
-    assert "newest-first" in eviction.classify(window, window[: size - 1] + window[-1:], size)  # LIFO
-    assert "newest-first" in eviction.classify(window, window[:size], size)                     # drop new
-    assert eviction.classify(window, [], size) == "no batch from the outage survived"
-    assert eviction.classify(window, window[::2][:size], size) is None
+def _window_survivors(policy: str, n: int, size: int, rng: random.Random) -> list[int]:
+    """Positions 0..n-1 (oldest first) surviving one outage under an eviction policy."""
+    buf: list[int] = []
+    for item in range(n):
+        if len(buf) >= size:
+            k = {"uniform": lambda: rng.randrange(len(buf)),
+                 "older-half": lambda: rng.randrange(max(1, len(buf) // 2)),
+                 "oldest": lambda: 0,
+                 "newest": lambda: len(buf) - 1}[policy]()
+            buf.pop(k)
+        buf.append(item)
+    return buf
 
 
-def test_uniform_random_eviction_is_never_misjudged_in_simulation():
+def _judge(policy: str, rng: random.Random, windows: int = 8, size: int = 24, n: int = 50) -> str | None:
+    b = eviction.bounds(size, windows, 1e-6)
+    window = list(range(1000, 1000 + n))
+    young = [eviction.young_survivors(window, [window[i] for i in _window_survivors(policy, n, size, rng)], size)
+             for _ in range(windows)]
+    return eviction.judge(young, b)
+
+
+def test_eviction_judge_names_the_direction_of_the_bias():
+    rng = random.Random(7)
+    assert "favours old batches" in _judge("oldest", rng)       # FIFO: the newest 24 survive
+    assert "favours old batches" in _judge("older-half", rng)
+    assert "favours new batches" in _judge("newest", rng)       # LIFO: the first 23 and the last survive
+    window = list(range(50))
+    assert eviction.young_survivors(window, window[:24], 24) == 0  # dropping new batches when full
+    assert eviction.judge([0] * 8, eviction.bounds(24, 8, 1e-6)) is not None
+
+
+def test_uniform_random_eviction_passes_and_older_half_fails_in_simulation():
     rng = random.Random(1234)
-    size, n = 24, 50
-    for incoming_may_lose in (False, True):
-        for _ in range(2000):
-            buf: list[int] = []
-            for item in range(n):
-                if len(buf) >= size:
-                    k = rng.randrange(size + 1 if incoming_may_lose else size)
-                    if k == size:
-                        continue  # the incoming batch is the one evicted
-                    buf.pop(k)
-                buf.append(item)
-            assert eviction.classify(list(range(n)), buf, size) is None
+    assert all(_judge("uniform", rng) is None for _ in range(300))
+    assert all(_judge("older-half", rng) is not None for _ in range(300))
 
 
-def test_misjudge_probability_is_below_one_in_a_million():
-    checks = _load("checks")
-    p = eviction.misjudge_probability(checks.EVICT_OUTAGE, checks.EVICT_SIZE)
-    assert p < 1e-6
-    assert eviction.misjudge_probability(checks.EVICT_OUTAGE, checks.EVICT_SIZE, incoming_may_lose=True) < 1e-6
-    # the exact chain agrees with the closed form for FIFO (coupon collector, L = B + 2 draws)
+def test_young_survivor_distribution_is_exact_for_any_window_of_at_least_2b():
+    """Enumerate every eviction choice for small buffers and windows n >= 2B: the
+    distribution of young survivors equals the chain's, whatever n is."""
     from fractions import Fraction
-    from math import comb
+    from itertools import product
 
-    b, L = 8, 10
-    closed = sum(Fraction((-1) ** j * comb(b, j)) * Fraction(b - j, b) ** L for j in range(b + 1))
-    assert eviction.p_no_survivor(2 * b + 2, b, set(range(2 * b + 2 - L))) == closed
+    for size in (2, 3):
+        for n in (2 * size, 2 * size + 1, 2 * size + 3):
+            counts: dict[int, Fraction] = {}
+            evictions = n - size
+            for choice in product(range(size), repeat=evictions):
+                buf = list(range(size))
+                for item, k in zip(range(size, n), choice, strict=True):
+                    buf.pop(k)
+                    buf.append(item)
+                y = sum(1 for x in buf if x >= n - size)
+                counts[y] = counts.get(y, Fraction(0)) + Fraction(1, size ** evictions)
+            want = eviction.young_survivor_distribution(size)
+            assert [counts.get(y, Fraction(0)) for y in range(size + 1)] == want, (size, n)
+
+
+def test_eviction_false_fail_rate_is_below_one_in_a_million():
+    checks = _load("checks")
+    b = eviction.bounds(checks.EVICT_SIZE, checks.EVICT_WINDOWS, checks.EVICT_ALPHA)
+    assert b.false_fail < 1e-6
+    assert eviction.false_fail_probability(b.size, b.windows, b.lo, b.hi, incoming_may_lose=True) < 1e-6
+    assert checks.EVICT_OUTAGE >= 2 * checks.EVICT_SIZE  # the chain is exact only for windows >= 2B
+    # the deterministic policies are outside the bounds with certainty
+    assert b.size * b.windows >= b.hi and b.windows * 1 <= b.lo
 
 
 # --------------------------------------------------------------------------- slow
@@ -148,7 +179,7 @@ def test_alternative_correct_designs_score_full_marks(path, toolchain):
 
 
 def test_there_are_alternative_correct_designs():
-    assert len(GOOD) >= 3
+    assert len(GOOD) >= 5
 
 
 @pytest.mark.slow

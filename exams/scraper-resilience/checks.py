@@ -66,8 +66,10 @@ CHECKS = [
 BIG_BUFFER = 200            # never fills in BuffersDuringOutage/FlushOnReconnect/MultipleOutageCycles
 BOUNDED_SIZE = 5            # BufferBounded: outage of >= 3x the size
 BOUNDED_OUTAGE = 15
-EVICT_SIZE = 24             # EvictionRandom: outage of >= 2*size + 2 at a 10 ms interval
+EVICT_SIZE = 24             # EvictionRandom: EVICT_WINDOWS outages of >= 2*size + 2 at a 5 ms interval
 EVICT_OUTAGE = 2 * EVICT_SIZE + 2
+EVICT_WINDOWS = 8
+EVICT_ALPHA = 1e-6          # ... judged by a two-sided test with a false-fail rate below this
 EVICT_INTERVAL_S = 0.005
 BOUNDED_INTERVAL_S = 0.010
 RACE_INTERVAL_S = 0.020
@@ -75,6 +77,10 @@ HOLD_LIVE = 4               # FlushOnReconnect: live batches delivered while a r
 HOLD_WAIT_S = 3.0
 SHUTDOWN_S = 3.0            # GracefulShutdown (a): exit after the held request is answered
 HANG_TIMEOUT_S = 0.3        # GracefulShutdown (b): -timeout while the sink hangs
+HANG_BEFORE_SIGNAL = 2.0    # GracefulShutdown (b): the sink hangs for >= this many -timeouts before SIGTERM,
+HANG_SCRAPES = 3            # ... and for >= this many scrape attempts (or while a re-send hangs)
+MIDFLUSH_OUTAGE = 8         # MultipleOutageCycles: the first outage's length, and the sink fails again
+MIDFLUSH_DELIVERED = 3      # ... right after accepting this many batches of the backlog
 CANCEL_WINDOW_S = 0.3       # GracefulShutdown (a): time given to a wrong cancel-on-signal to show
 
 
@@ -153,10 +159,7 @@ def online_flow(ctx: CheckContext, mapping: object) -> None:
             extra = f"; {invalid} POSTs were not JSON batches with an integer seq" if invalid else ""
             raise CheckFailed(f"{e.detail}; scraped {m.last_seq}, missing at the sink: "
                               f"{_seqs(missing) or 'none'}{extra}") from e
-        acc = m.accepted()
-        dups = [s for s, n in acc.items() if n > 1]
-        if dups:
-            raise CheckFailed(f"batches delivered more than once while the sink was up: {_seqs(dups)}")
+        run.check_deliveries(cycles=0)
         bad = [a.seqs for a in m.attempts() if a.outcome is AttemptOutcome.ACCEPTED and not a.samples_ok]
         if bad:
             raise CheckFailed(f"batch {bad[0][0]}'s samples differ from what the source served "
@@ -171,6 +174,7 @@ def buffers_during_outage(ctx: CheckContext, mapping: object) -> None:
         window = range(off + 1, on + 1)
         _assert_fits(window, BIG_BUFFER)
         _wait_all(run, window, "scraped during a 503 outage")
+        run.check_deliveries()
 
 
 def flush_on_reconnect(ctx: CheckContext, mapping: object) -> None:
@@ -207,6 +211,7 @@ def flush_on_reconnect(ctx: CheckContext, mapping: object) -> None:
         finally:
             m.release()
         _wait_all(run, window, "scraped during the outage", since_seq=m.last_seq)
+        run.check_deliveries()
 
 
 def buffer_bounded(ctx: CheckContext, mapping: object) -> None:
@@ -220,32 +225,66 @@ def buffer_bounded(ctx: CheckContext, mapping: object) -> None:
         if len(got) > size + 1:
             raise CheckFailed(f"at least {len(got)} of the {len(window)} batches scraped during the outage were "
                               f"delivered afterwards; -buffer-size={size} allows at most {size} (+1 being re-sent)")
+        run.check_deliveries()
 
 
 def eviction_random(ctx: CheckContext, mapping: object) -> None:
-    """The batches that survive an overflowing outage are a random subset, not the
-    newest (FIFO eviction) or the oldest (LIFO / drop-new) ones."""
+    """Over EVICT_WINDOWS overflowing outages, the number of survivors among each
+    outage's newest batches is what uniformly random eviction gives (a two-sided
+    exact test, eviction.py): not too many (oldest-first, older-half, any bias to
+    evicting old batches), not too few (newest-first, dropping new batches)."""
     size = EVICT_SIZE
+    limits = eviction.bounds(size, EVICT_WINDOWS, EVICT_ALPHA)
     with Run(ctx, mapping, buffer=size, interval_s=EVICT_INTERVAL_S) as run:
         run.wait_delivered(2)
-        off, on = run.outage(SinkMode.OFFLINE_503, scrapes=EVICT_OUTAGE, grace=True)
-        window = range(off + 1, on + 1)
-        got = _settle(run, window, size)
-        if len(got) > size + 1:
-            raise CheckFailed(f"no eviction: at least {len(got)} of the {len(window)} batches scraped during the "
-                              f"outage were delivered with -buffer-size={size}")
-        verdict = eviction.classify(list(window), got, size)
+        young: list[int] = []
+        for i in range(1, EVICT_WINDOWS + 1):
+            off, on = run.outage(SinkMode.OFFLINE_503, scrapes=EVICT_OUTAGE, grace=True)
+            window = range(off + 1, on + 1)
+            got = _settle(run, window, size)
+            if len(got) > size + 1:
+                raise CheckFailed(f"no eviction: at least {len(got)} of the {len(window)} batches scraped during "
+                                  f"outage {i} were delivered with -buffer-size={size}")
+            young.append(eviction.young_survivors(list(window), got, size))
+        ctx.notes["eviction_young_survivors"] = young
+        run.check_deliveries()
+        verdict = eviction.judge(young, limits)
         if verdict:
             raise CheckFailed(verdict)
 
 
 def multiple_outage_cycles(ctx: CheckContext, mapping: object) -> None:
-    """Three outages in a row (503, connection refused, a hanging request that then
-    fails): after each, every batch scraped during it is delivered."""
+    """Four outages in a row: a 503 outage whose flush is cut short by a second 503
+    outage (the sink fails right after accepting MIDFLUSH_DELIVERED of its batches), then
+    connection refused, then a hanging request that then fails. After each, every
+    batch scraped during it (and what the interrupted flush had not delivered) is
+    delivered, and no batch twice."""
     with Run(ctx, mapping, buffer=BIG_BUFFER) as run:
         m = run.mock
         run.wait_delivered(2)
-        for i, mode in enumerate((SinkMode.OFFLINE_503, SinkMode.OFFLINE_REFUSE, SinkMode.OFFLINE_HANG), 1):
+        off = run.switch_sink(SinkMode.OFFLINE_503)
+        run.wait(lambda mk: mk.last_seq >= off + MIDFLUSH_OUTAGE, f"{MIDFLUSH_OUTAGE} scrapes during outage 1")
+        m.fail_after_backlog(MIDFLUSH_DELIVERED)
+        on = run.switch_sink(SinkMode.ONLINE)
+        window = range(off + 1, on + 1)
+        try:
+            run.wait_flush(lambda mk: mk.sink_mode is not SinkMode.ONLINE,
+                           f"{MIDFLUSH_DELIVERED} re-sent batches from outage 1", since_seq=on)
+        except CheckFailed as e:
+            if not run.alive():
+                raise
+            run.check_deliveries(cycles=0)  # a backlog sent as one array is the better reason
+            have = sum(1 for s in m.accepted() if s in window)
+            raise CheckFailed(f"{have} of the {len(window)} batches scraped during outage 1 of 4 (503) were "
+                              f"delivered within {run.flush_cycles()} scrape cycles after the sink came back") from e
+        cut = m.last_seq
+        run.wait(lambda mk: mk.last_seq >= cut + 4, "4 scrapes during outage 2 (the sink failed during a flush)")
+        on2 = run.switch_sink(SinkMode.ONLINE)
+        both = range(off + 1, on2 + 1)
+        _assert_fits(both, BIG_BUFFER)
+        _wait_all(run, both, f"scraped during outages 1 and 2 of 4 (the sink failed again once "
+                             f"{MIDFLUSH_DELIVERED} batches of outage 1 were re-sent)")
+        for i, mode in enumerate((SinkMode.OFFLINE_REFUSE, SinkMode.OFFLINE_HANG), 3):
             off = run.switch_sink(mode)
             if mode is SinkMode.OFFLINE_HANG:
                 run.wait(lambda mk: mk.held_now >= 1, f"a POST to the hanging sink (outage {i})")
@@ -254,7 +293,8 @@ def multiple_outage_cycles(ctx: CheckContext, mapping: object) -> None:
             on = run.switch_sink(SinkMode.ONLINE)
             window = range(off + 1, on + 1)
             _assert_fits(window, BIG_BUFFER)
-            _wait_all(run, window, f"scraped during outage {i} of 3 ({mode.value})")
+            _wait_all(run, window, f"scraped during outage {i} of 4 ({mode.value})")
+        run.check_deliveries()
 
 
 def buffer_size_zero(ctx: CheckContext, mapping: object) -> None:
@@ -285,12 +325,15 @@ def buffer_size_one(ctx: CheckContext, mapping: object) -> None:
         if len(got) > 2:
             raise CheckFailed(f"at least {len(got)} batches from the outage were delivered with -buffer-size=1 "
                               f"({_seqs(got)}); at most 1 (+1 being re-sent) may be held")
+        run.check_deliveries()
 
 
 def graceful_shutdown(ctx: CheckContext, mapping: object) -> None:
     """(a) SIGINT during a POST: the POST completes, no new scrape starts, exit 0.
-    (b) SIGTERM while the sink hangs: exit 0 within 2 x -timeout + 3 s (a correct
-    exit takes about one -timeout; a program that waits on the hanging sink never
+    (b) SIGTERM after the sink has hung for >= 2 x -timeout and >= 3 scrape attempts
+    (or while a re-send hangs), so every POST a program makes while it hangs is
+    open at the signal: exit 0 within 2 x -timeout + 3 s (a correct exit takes
+    about one -timeout; a program that waits on a request without a timeout never
     exits, so the headroom costs no discrimination and keeps a loaded machine fair)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         a = pool.submit(_shutdown_during_post, ctx, mapping)
@@ -335,7 +378,15 @@ def _shutdown_while_hanging(ctx: CheckContext, mapping: object) -> str | None:
             off = run.switch_sink(SinkMode.OFFLINE_503)
             run.wait(lambda mk: mk.last_seq >= off + 4, "4 scrapes during the outage")
             m.set_sink(SinkMode.OFFLINE_HANG)
-            run.wait(lambda mk: mk.held_now >= 1, "a POST to the hanging sink")
+            t_hang = time.monotonic()
+            tried = len(m.scrapes())  # scrape attempts, failed ones included
+            hang_s = HANG_BEFORE_SIGNAL * run.timeout_s
+
+            def long_enough(mk: MetricsMock) -> bool:
+                return (mk.held_now >= 1 and time.monotonic() >= t_hang + hang_s
+                        and (mk.held_resends_now >= 1 or len(mk.scrapes()) >= tried + HANG_SCRAPES))
+
+            run.wait(long_enough, f"{hang_s:g}s and {HANG_SCRAPES} scrape attempts with the sink hanging")
             run.signal(signal.SIGTERM)
             limit = 2 * run.timeout_s + 3.0
             rc = run.wait_exit(limit)

@@ -268,6 +268,31 @@ class Run:
             if len(delivered(m)) == len(got):
                 return got
 
+    def check_deliveries(self, *, cycles: int = QUIET_CYCLES) -> None:
+        """Fail if any batch was delivered more than once or any POST carried a JSON
+        array of batches. Waits ``cycles`` more scrape cycles first (ending early
+        at the first offence), so a flush pass that re-sends batches it already
+        delivered has had its chance to show."""
+        m = self.mock
+        start = m.last_seq
+
+        def settled(mk: MetricsMock) -> bool:
+            return bool(mk.duplicates()) or mk.array_posts() > 0 or mk.last_seq >= start + cycles
+
+        m.wait(settled, PHASE_S * TIME_SCALE, alive=self.alive)
+        arrays = m.array_posts()
+        if arrays:
+            raise CheckFailed(f"{arrays} POSTs carried a JSON array of batches; the batch format is one batch "
+                              f"per POST")
+        dups = m.duplicates()
+        if dups:
+            worst = max(dups.values())
+            items = sorted(dups.items())
+            shown = ", ".join(f"{s} x{n}" for s, n in items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8
+                                                                    else "")
+            raise CheckFailed(f"{len(dups)} batches were delivered more than once (up to {worst} times) while the "
+                              f"sink was up: {shown}")
+
     # -- stopping ----------------------------------------------------------------
     def signal(self, sig: int) -> float:
         self.process.send_signal(sig)

@@ -1,6 +1,7 @@
 // Alternative correct answer (exam scraper-resilience): the scrape loop hands each batch to a sender
-// goroutine over a channel; the sender sends it live or buffers it. On shutdown
-// the loop closes the channel and the sender finishes what is queued.
+// goroutine over an unbuffered channel; the sender sends it live or buffers it. On
+// shutdown the loop closes the channel; the sender finishes the POST in progress and
+// does not send what reaches it afterwards, so a hanging sink cannot stretch the exit.
 
 // Command scraper scrapes a Prometheus text endpoint at a fixed interval and
 // POSTs each scrape to a sink as one JSON batch.
@@ -131,7 +132,7 @@ func main() {
 		client:   &http.Client{Timeout: *timeout},
 		buf:      &buffer{max: *bufferSize},
 		wake:     make(chan struct{}, 1),
-		out:      make(chan Batch, 16),
+		out:      make(chan Batch), // unbuffered: a queue would hold batches beyond -buffer-size
 	}
 	log.Printf("scraping %s every %s, sending to %s, buffering up to %d batches",
 		s.source, s.interval, s.sink, *bufferSize)
@@ -144,7 +145,7 @@ func main() {
 	}()
 	go func() {
 		defer wg.Done()
-		s.sendLoop()
+		s.sendLoop(ctx)
 	}()
 	s.run(ctx)
 	close(s.out)
@@ -186,9 +187,15 @@ func (s *scraper) cycle() {
 }
 
 // sendLoop sends each scraped batch straight away; a batch the sink does not
-// take goes into the buffer. A successful send wakes the flusher.
-func (s *scraper) sendLoop() {
+// take goes into the buffer. A successful send wakes the flusher. Once shutdown
+// has begun, batches still queued are not sent (buffered batches may be dropped
+// at exit, and each send to a hanging sink would take a whole -timeout).
+func (s *scraper) sendLoop(ctx context.Context) {
 	for b := range s.out {
+		if ctx.Err() != nil {
+			log.Printf("batch %d not sent: shutting down", b.Seq)
+			continue
+		}
 		s.sendLive(b)
 	}
 }

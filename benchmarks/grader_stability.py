@@ -6,8 +6,10 @@ score full marks) ``--variant-runs`` times each, byte-identical source every tim
 while one busy-loop process per CPU core keeps the machine saturated (``--no-load``
 turns that off). For each it prints the score histogram, the number of gradings
 whose failing checks differ from the most common set ("flips") and from the
-manifest's declared set ("mismatches"), and grading times. Exit status 1 if any
-grading differs from the manifest.
+manifest's declared set ("mismatches"), grading times, and the check that took
+longest (by its median seconds; EvictionRandom since v2). Every variant in the
+manifest and every file in good/ is included, so new ones need no change here.
+Exit status 1 if any grading differs from the manifest.
 
     python benchmarks/grader_stability.py                                # 100 / 20, loaded
     python benchmarks/grader_stability.py --reference-runs 10 --variant-runs 3   # quick
@@ -67,6 +69,7 @@ def run_one(exam, task, e: Expectation, runs: int, tc) -> dict[str, object]:  # 
     points: collections.Counter[float] = collections.Counter()
     sets: collections.Counter[frozenset[str]] = collections.Counter()
     durations: list[float] = []
+    check_s: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
     mismatches: list[str] = []
     for i in range(runs):
         g = grade_source(exam, task, source, tc)
@@ -74,6 +77,8 @@ def run_one(exam, task, e: Expectation, runs: int, tc) -> dict[str, object]:  # 
         points[g.points] += 1
         sets[failing] += 1
         durations.append(g.duration_s)
+        for name, sec in dict(g.details.get("check_seconds") or {}).items():
+            check_s[name].append(float(sec))
         if failing != e.fail or abs(g.points - e.points) > 1e-6:
             extra = sorted(failing - e.fail)
             detail = "; ".join(f"{n}: {g.check(n).detail[:160]}" for n in extra)
@@ -82,6 +87,7 @@ def run_one(exam, task, e: Expectation, runs: int, tc) -> dict[str, object]:  # 
                   file=sys.stderr, flush=True)
         print(f"  {e.name} {i + 1}/{runs}: {g.points:g} in {g.duration_s:.2f}s", file=sys.stderr, flush=True)
     modal = sets.most_common(1)[0][0]
+    slowest = max(check_s, key=lambda n: statistics.median(check_s[n]), default="")
     return {
         "name": e.name,
         "expected": e.points,
@@ -90,6 +96,7 @@ def run_one(exam, task, e: Expectation, runs: int, tc) -> dict[str, object]:  # 
         "mismatches": mismatches,
         "median_s": statistics.median(durations),
         "p90_s": pct(durations, 0.9),
+        "slowest": f"{slowest} {statistics.median(check_s[slowest]):.2f}s" if slowest else "-",
         "runs": runs,
     }
 
@@ -130,14 +137,14 @@ def main(argv: list[str]) -> int:
           f"load: {len(load)} busy-loop processes; load average at end {os.getloadavg()[0]:.2f}; "
           f"wall {wall / 60:.1f} min")
     print(f"{'name':24} {'runs':>4} {'expect':>6}  {'points histogram':24} {'flips':>5} {'mismatch':>8} "
-          f"{'median':>7} {'p90':>6}")
+          f"{'median':>7} {'p90':>6}  slowest check (median)")
     bad = 0
     for r in rows:
         hist = " ".join(f"{p:g}:{n}" for p, n in r["points"].items())  # type: ignore[union-attr]
         mism = len(r["mismatches"])  # type: ignore[arg-type]
         bad += mism
         print(f"{r['name']:24} {r['runs']:>4} {r['expected']:>6g}  {hist:24} {r['flips']:>5} {mism:>8} "
-              f"{r['median_s']:>6.2f}s {r['p90_s']:>5.2f}s")
+              f"{r['median_s']:>6.2f}s {r['p90_s']:>5.2f}s  {r['slowest']}")
     for r in rows:
         for m in r["mismatches"]:  # type: ignore[union-attr]
             print(f"MISMATCH {r['name']}: {m}")

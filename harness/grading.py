@@ -193,14 +193,34 @@ def _grade_in(
         return _build_failed(names, task, build)
     box = sandbox.current()
     with box.grading_group(memory_bytes=limits.grading_memory_mb * proc.MiB) as group:
-        grade = _run_phase(exam, task, build, race_build, workdir, names, box, group)
+        try:
+            grade = _run_phase(exam, task, build, race_build, workdir, names, box, group)
+            error: GradingError | None = None
+        except GradingError as e:
+            grade, error = _error_grade(names, task, e.message), e
         ooms = group.oom_kills()
         peak = group.memory_peak()
+        forks = group.pids_limit_hits()
+    errored = [c for c in grade.checks if c.status is CheckStatus.ERROR]
+    if errored or error is not None:
+        if not (ooms or forks):
+            if error is not None:
+                raise error
+            raise GradingError(f"check {errored[0].name} errored: {errored[0].detail}")
+        # The grading's own limits were hit (its processes exhausted the memory or the
+        # process count we give a grading): what broke then is the program's doing.
+        grade = _limits_hit(grade, names, errored, error)
     details = dict(grade.details)
     details["isolation"] = box.label()
     if peak is not None:
         details["memory_peak_mb"] = round(peak / proc.MiB, 1)
     checks = grade.checks
+    if forks:
+        details["pids_limit_hits"] = forks
+        why = (f" [the grading's process limit ({group.pids_max} processes and threads) was reached {forks} "
+               "time(s)]")
+        checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
+                       for c in checks)
     if ooms:
         details["oom_kills"] = ooms
         why = (f" [the grading's memory limit of {limits.grading_memory_mb} MiB was exceeded: the kernel killed "
@@ -208,6 +228,20 @@ def _grade_in(
         checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
                        for c in checks)
     return Grade(grade.outcome, grade.points, grade.max_points, checks, grade.explanation, details=details)
+
+
+def _limits_hit(grade: Grade, names: list[tuple[str, float]], errored: list[CheckResult],
+                error: GradingError | None) -> Grade:
+    """A grade whose errors came while the grading's limits were exhausted: the
+    checks that errored (all of them, if the driver failed as a whole) fail."""
+    if error is not None:
+        checks = tuple(CheckResult.failing(n, p, f"could not be checked: {error.message}") for n, p in names)
+    else:
+        checks = tuple(CheckResult.failing(c.name, c.max_points, f"could not be checked: {c.detail}")
+                       if c.status is CheckStatus.ERROR else c for c in grade.checks)
+    pts, mx = total(checks)
+    failed = [c.name for c in checks if not c.passed]
+    return Grade(Outcome.RAN, pts, mx, checks, "failed: " + ", ".join(failed), details=dict(grade.details))
 
 
 def _run_phase(
@@ -255,10 +289,7 @@ def _run_phase(
         for (n, p), r in zip(names, checks, strict=True):
             if round(r.max_points, 6) != round(p, 6):
                 raise GradingError(f"check {n}: max_points {r.max_points} != declared {p}")
-        if any(r.status is CheckStatus.ERROR for r in checks):
-            bad = [r for r in checks if r.status is CheckStatus.ERROR]
-            raise GradingError(f"check {bad[0].name} errored: {bad[0].detail}")
-        details.update(ctx.notes)
+        details.update(ctx.notes)   # checks that errored are decided in _grade_in (limits hit?)
     pts, mx = total(checks)
     failed = [c.name for c in checks if not c.passed]
     expl = "all checks passed" if not failed else "failed: " + ", ".join(failed)

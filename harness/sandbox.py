@@ -169,6 +169,19 @@ class Group:
                     return int(v or 0)
         return 0
 
+    def pids_limit_hits(self) -> int:
+        """How many times a fork or thread creation failed at ``pids_max``."""
+        for d in self.dirs:
+            try:
+                text = (d / "pids.events").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                k, _, v = line.partition(" ")
+                if k == "max":
+                    return int(v or 0)
+        return 0
+
     def memory_peak(self) -> int | None:
         if self.memory_dir is None:
             return None

@@ -443,3 +443,71 @@ def test_reports_and_logs_name_the_isolation_of_their_grades():
                                           "not recorded (1 grade), plain+uid64191 (1 grade)")
     assert logs._isolation(json.dumps({"isolation": "bwrap"})) == "bwrap"
     assert logs._isolation(json.dumps({})) is None
+
+
+CONCURRENT_CHECKS_PY = '''
+import threading
+import time
+
+from harness.checkkit import CheckContext, CheckResult, CheckStatus
+
+CHECKS = [("prints_ok", 1.0), ("second_run_ok", 1.0)]
+
+
+def run_checks(ctx: CheckContext) -> list[CheckResult]:
+    out = {}
+
+    def one(name, delay):
+        time.sleep(delay)
+        try:
+            res = ctx.run([name])
+        except Exception as e:  # a grader error, as the scraper exam's checks report one
+            out[name] = CheckResult(name, CheckStatus.ERROR, 0.0, 1.0, f"grader error: {e}")
+            return
+        ok = res.returncode == 0 and res.stdout_text().strip() == "ok"
+        out[name] = CheckResult.passing(name, 1.0) if ok else CheckResult.failing(name, 1.0, res.describe_exit())
+
+    threads = [threading.Thread(target=one, args=("prints_ok", 0.0)),
+               threading.Thread(target=one, args=("second_run_ok", 1.5))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [out["prints_ok"], out["second_run_ok"]]
+'''
+
+FORK_BOMB_GO = '''package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+)
+
+func main() {
+	if os.Args[1] == "prints_ok" {
+		for i := 0; i < 5000; i++ {
+			if err := exec.Command("/bin/sleep", "30").Start(); err != nil {
+				break
+			}
+		}
+		time.Sleep(5 * time.Second)
+	}
+	fmt.Println("ok")
+}
+'''
+
+
+def test_a_fork_bomb_that_starves_other_checks_is_the_programs_fault(isolation, tmp_path, toolchain):
+    """One program exhausts the grading's process count while another check tries to
+    start the program: that check fails (the answer's doing), no grading_error."""
+    if isolation.cgroups.pids is None:
+        pytest.skip("no writable pids cgroup here")
+    exam = make_checks_exam(tmp_path / "exams", checks_py=CONCURRENT_CHECKS_PY)
+    g = grade_source(exam, exam.tasks[0], FORK_BOMB_GO, toolchain)
+    assert g.outcome is Outcome.RAN, g.explanation
+    assert g.details.get("pids_limit_hits", 0) >= 1
+    second = g.check("second_run_ok")
+    assert not second.passed and "process limit" in second.detail, second.detail
+    assert "could not be checked" in second.detail, second.detail     # its start failed at the limit

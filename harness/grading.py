@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -130,12 +131,14 @@ def grade_source(
         grade = _error_grade(names, task, f"{type(e).__name__}: {e}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    # Details quote what the program and the compiler printed: no terminal control
+    # sequences reach a user's terminal through `sweep grade` or `sweep logs`.
     return Grade(
         outcome=grade.outcome,
         points=grade.points,
         max_points=grade.max_points,
-        checks=grade.checks,
-        explanation=grade.explanation,
+        checks=tuple(CheckResult(c.name, c.status, c.points, c.max_points, printable(c.detail)) for c in grade.checks),
+        explanation=printable(grade.explanation),
         grader_hash=exam.grader_hash,
         duration_s=round(time.monotonic() - started, 3),
         details=grade.details,
@@ -228,6 +231,15 @@ def _grade_in(
         checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
                        for c in checks)
     return Grade(grade.outcome, grade.points, grade.max_points, checks, grade.explanation, details=details)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences among them) shown as
+    ``\\xNN``; newlines and tabs stay."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _limits_hit(grade: Grade, names: list[tuple[str, float]], errored: list[CheckResult],

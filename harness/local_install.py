@@ -269,43 +269,52 @@ def _follow(log: Path, pos: int, pending: str, watch: Watch) -> tuple[str, int]:
 
 # -- why it failed -------------------------------------------------------------------
 
-_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), why) for p, why in (
+# (pattern in pip's log, the reason, what to do about it); first match wins.
+_KNOWN: tuple[tuple[re.Pattern[str], str, str], ...] = tuple((re.compile(p, re.IGNORECASE), why, todo) for p, why, todo in (
     (r"Killed signal terminated program|virtual memory exhausted|out of memory|cannot allocate memory|"
-     r"\bKilled\b.*cc1plus", "a compiler was killed for lack of memory"),
-    (r"No space left on device", "the disk is full"),
+     r"\bKilled\b.*cc1plus", "a compiler was killed for lack of memory", "memory"),
+    (r"No space left on device", "the disk is full", "free some disk space (pip builds under $TMPDIR) and retry"),
     (r"No CMAKE_CXX_COMPILER could be found|CMAKE_CXX_COMPILER not set|C\+\+ compiler .* not able to compile",
-     "no working C++ compiler (install one: apt-get install g++, or Xcode's command-line tools)"),
+     "no working C++ compiler", "install one (apt-get install g++, or Xcode's command-line tools) and retry"),
     (r"No matching distribution found|Could not find a version that satisfies",
-     "pip found no such package on its index"),
+     "pip found no such package on its index", "check pip's index settings (pip config list) and the network"),
     (r"Max retries exceeded|NewConnectionError|Temporary failure in name resolution|ConnectionError",
-     "pip could not reach its package index (network)"),
+     "pip could not reach its package index", "check the network and retry"),
 ))
-_ERROR_LINE = re.compile(r"(?:^|\s)(?:CMake Error|error|fatal error|ERROR)\b:?\s*(.+)")
 
 
-def failure_reason(log_text: str) -> str:
-    """The likeliest reason a pip run failed, from its log: a known cause, else the
-    first compiler or CMake error line, else pip's last ERROR line."""
-    for pat, why in _REASONS:
+def diagnose(log_text: str) -> tuple[str, str]:
+    """(the likeliest reason a pip run failed, what to do), from its log: a known
+    cause, else the first compiler or CMake error line, else pip's last ERROR line.
+    What to do is "memory" when fewer jobs or more memory may help."""
+    for pat, why, todo in _KNOWN:
         if pat.search(log_text):
-            return why
+            return why, todo
     lines = [_STAMP.sub("", ln).strip() for ln in log_text.splitlines()]
     for ln in lines:
         if re.search(r"(?:^|\s)(?:CMake Error|fatal error|error):", ln) and "ERROR: " not in ln:
-            return " ".join(ln.split())[:200]
+            return " ".join(ln.split())[:200], "memory"
     for ln in reversed(lines):
         if ln.startswith("ERROR:"):
-            return " ".join(ln[len("ERROR:"):].split())[:200]
-    return "pip exited with an error"
+            return " ".join(ln[len("ERROR:"):].split())[:200], "memory"
+    return "pip exited with an error", "memory"
 
 
-def failure_hint(what: str, jobs: int | None) -> str:
-    if what == "llama-server":
-        fewer = f"{ENV_JOBS}={max(1, (jobs or 2) // 2)} sweep local install" if (jobs or 1) > 1 else \
-            "close other programs"
-        return (f"retry with fewer compile jobs ({fewer}) or more free memory, or use a llama-server you "
-                f"already have: {ENV_SERVER}=/path/to/llama-server")
-    return "check the network and retry, or pass --local-model PATH.gguf to sweep run"
+def failure_reason(log_text: str) -> str:
+    return diagnose(log_text)[0]
+
+
+def failure_hint(what: str, jobs: int | None, todo: str = "memory") -> str:
+    """What to do next: ``todo`` from ``diagnose``, and for llama-server always the way
+    around building it."""
+    if what != "llama-server":
+        return ("check the network and retry, or pass --local-model PATH.gguf to sweep run" if todo == "memory"
+                else todo)
+    if todo == "memory":
+        fewer = (f"{ENV_JOBS}={max(1, (jobs or 2) // 2)} sweep local install" if (jobs or 1) > 1
+                 else "close other programs")
+        todo = f"retry with fewer compile jobs ({fewer}) or more free memory"
+    return f"{todo}; or use a llama-server you already have: {ENV_SERVER}=/path/to/llama-server"
 
 
 # -- the whole install ---------------------------------------------------------------
@@ -408,8 +417,9 @@ def _pip_install(run: PipRun, env: Mapping[str, str], runner: Runner, progress: 
         except OSError:
             text = ""
         label = f"{run.requirement}, {jobs} compile job(s)" if jobs else run.requirement
-        raise LocalServerError(f"installing the {run.what} ({label}) failed after {elapsed(took)}: "
-                               f"{failure_reason(text)}; full log: {run.log}", hint=failure_hint(run.what, jobs))
+        why, todo = diagnose(text)
+        raise LocalServerError(f"installing the {run.what} ({label}) failed after {elapsed(took)}: {why}; "
+                               f"full log: {run.log}", hint=failure_hint(run.what, jobs, todo))
     importlib.invalidate_caches()
     path = find()
     if path is None:

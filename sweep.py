@@ -277,7 +277,7 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) 
     from harness import report, sandbox
     from harness.client import ChatClient
     from harness.exams import find_exam
-    from harness.runner import Sweep, preflight
+    from harness.runner import Sweep, check_models
     from harness.store import Store
 
     exams = [find_exam(e) for e in cfg.exams]
@@ -287,11 +287,10 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) 
         _err(f"Go {tc.version} ({tc.source}: {tc.go}); results in {cfg.out_dir}")
     _err(sandbox.current().describe())  # always: the user must know what contains the code
     with ChatClient(cfg.endpoint, timeout_s=cfg.request_timeout_s, api_key=cfg.api_key) as client:
-        served = preflight(client)
-        if served is not None and not quiet:
-            missing = [m for m in cfg.models if m not in served]
-            if missing:
-                _err(f"note: {', '.join(missing)} not in the endpoint's /v1/models list (aliases may still work)")
+        # A model id the endpoint does not serve is refused before the first request.
+        note = check_models(client, list(cfg.models), known=list((cfg.llama_swap or {}).get("models") or ()))
+        if note is not None:
+            _err(f"warning: {note}")
         progress = Progress(quiet, live=live)
         sweep = Sweep(cfg, store=store, exams=exams, toolchain=tc, client=client,
                       progress=progress, command=command)

@@ -233,12 +233,19 @@ class ChatClient:
         return err
 
     def list_models(self) -> list[str]:
+        """The ids ``GET /v1/models`` lists."""
+        return [str(m["id"]) for m in self.model_listing()["data"]]
+
+    def model_listing(self) -> dict[str, Any]:
+        """The whole ``GET /v1/models`` document (aliases and metadata included)."""
         raw = self._request("GET", f"{self.endpoint}/v1/models")
         if raw.status != 200:
             raise error_for(raw, model=None)
         try:
             data = json.loads(raw.body)
-            return [str(m["id"]) for m in data["data"]]
+            if not all(isinstance(m, dict) and "id" in m for m in data["data"]):
+                raise TypeError("an entry has no id")
+            return dict(data)
         except (ValueError, KeyError, TypeError) as e:
             raise MalformedResponse(f"{raw.url} did not return an OpenAI model list: {_snippet(raw.body)}") from e
 

@@ -37,7 +37,7 @@ def render(df: pd.DataFrame, *, source: str = "", known: Mapping[str, Mapping[st
     """The HTML report of ``df`` (from :func:`harness.report.load`)."""
     rep = report.build(df, known=known, by_quant=by_quant)
     sizes = {m: i.size_bytes for m, i in quant.resolve(list(dict.fromkeys(df["model"])) if not df.empty else [],
-                                                       known).items()}
+                                                       report.known_models(df, known)).items()}
     sections = []
     for i, s in enumerate(rep.sections):
         salt = f"{i}"

@@ -50,9 +50,34 @@ def load(directory: Path | str, *, grader_hashes: dict[tuple[str, int], str] | N
         store.close()
 
 
+def _served(store: Store) -> dict[tuple[int | None, str], dict[str, Any]]:
+    """What each (run, model) really served (``model_props``; harness.served), and
+    under (None, model) the newest such record of the model."""
+    out: dict[tuple[int | None, str], dict[str, Any]] = {}
+    cols = {r["name"] for r in store.query("PRAGMA table_info(model_props)")}
+    if "gguf" not in cols:
+        return out
+    for r in store.query("SELECT * FROM model_props ORDER BY id"):
+        warnings = _json_list(r["warnings_json"])
+        rec = {"gguf": r["gguf"], "quant": r["quant"], "size_bytes": r["size_bytes"], "warnings": warnings}
+        out[(r["run_id"], r["model"])] = rec
+        out[(None, r["model"])] = rec
+    return out
+
+
+def _json_list(text: str | None) -> list[str]:
+    try:
+        v = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
 def _load(store: Store, hashes: dict[tuple[str, int], str]) -> pd.DataFrame:
     rows = []
+    served = _served(store)
     for a in store.query("SELECT * FROM attempts ORDER BY id"):
+        ident = served.get((a["run_id"], a["model"])) or served.get((None, a["model"])) or {}
         grades = store.query("SELECT * FROM grades WHERE attempt_id=? ORDER BY id DESC", (a["id"],))
         cur = hashes.get((a["exam"], a["exam_version"]))
         g = next((x for x in grades if x["grader_hash"] == cur), grades[0] if grades else None)
@@ -94,6 +119,10 @@ def _load(store: Store, hashes: dict[tuple[str, int], str]) -> pd.DataFrame:
             # the answer may be kept only in its raw response (Store.answer_of)
             "content": (answer := store.answer_of(a))[0], "reasoning_content": answer[1],
             "extracted_code": a["extracted_code"], "error": a["error"],
+            "predicted_n": sp.predicted_n,
+            # what the server ran for this attempt's run (model_props): GGUF, quant, size, warnings
+            "served_gguf": ident.get("gguf"), "served_quant": ident.get("quant"),
+            "served_size_bytes": ident.get("size_bytes"), "serving_warnings": list(ident.get("warnings") or []),
         })
     return pd.DataFrame(rows)
 
@@ -149,6 +178,8 @@ class ModelSummary:
     decode_tps: float | None
     prefill_tps: float | None
     tps_approx: bool                  # usage/wall time instead of server timings
+    prefill_tokens: float | None = None   # uncached prompt tokens per answer the prefill figure covers
+    serving_warnings: tuple[str, ...] = ()   # e.g. a fallback chat template (harness.served)
 
     @property
     def mean(self) -> float | None:
@@ -162,6 +193,12 @@ class ModelSummary:
     def consistent(self) -> bool:
         """The same score on every seed (at least two seeds)."""
         return len(self.scores) >= 2 and len(set(self.scores.values())) == 1
+
+    @property
+    def highlighted(self) -> bool:
+        """Shown in bold: consistent with a score above zero (a zero on every seed is
+        consistent too, but bold would make it look like a winner)."""
+        return self.consistent and (self.mean or 0.0) > 0
 
     def sort_key(self) -> tuple[float, float, str]:
         mean = self.mean
@@ -183,7 +220,9 @@ def summarize(df: pd.DataFrame) -> list[ModelSummary]:
         scores = {int(s): float(v) for s, v in zip(ss["seed"], ss["score"])}
         counted = m[m["outcome"].map(counts)]
         decode, approx = speed.mean_decode(m)
-        pre = m["prefill_tps"].dropna()
+        prefill, prefill_tokens = speed.mean_prefill(m)
+        warnings = list(dict.fromkeys(w for ws in m["serving_warnings"] for w in ws)) if "serving_warnings" in m \
+            else []
         oc = m["outcome"].map(lambda o: o if isinstance(o, str) else "ungraded").value_counts()
         out.append(ModelSummary(
             model=str(model), exam=str(exam), exam_version=version, max_points=exam_max, scores=scores,
@@ -192,8 +231,8 @@ def summarize(df: pd.DataFrame) -> list[ModelSummary]:
             works=sum(works(c, b) for c, b in zip(counted["checks"], counted["built"])),
             outcomes={k: int(oc[k]) for k in sorted(oc.index, key=_order)},
             decode_tps=decode,
-            prefill_tps=float(pre.mean()) if len(pre) else None,
-            tps_approx=approx,
+            prefill_tps=prefill, prefill_tokens=prefill_tokens,
+            tps_approx=approx, serving_warnings=tuple(warnings),
         ))
     return sorted(out, key=ModelSummary.sort_key)
 
@@ -244,17 +283,23 @@ def _order(outcome: str) -> int:
 def summary_table(sums: list[ModelSummary], title: str) -> Table:
     header = ["Model", "Mean", "Range", "95% CI", "Builds", "Works", "Outcomes", "Decode tok/s", "Prefill tok/s"]
     rows, records = [], []
+    served_notes: list[str] = []
     for s in sums:
         iv = s.interval
         vals = list(s.scores.values())
+        mark = ""
+        if s.serving_warnings:
+            mark = " †" + str(len(served_notes) + 1)
+            served_notes.append(f"†{len(served_notes) + 1} {s.model}: served wrongly, the score says little about "
+                                f"the model: {'; '.join(s.serving_warnings)}.")
         rows.append([
-            s.model,
+            s.model + mark,
             "n/a" if s.mean is None else f"{s.mean:.1f}",
             f"{_fmt(min(vals))}–{_fmt(max(vals))}" if vals else "n/a",
             f"{iv.lo:.1f}–{iv.hi:.1f}" if iv else "n/a",
             f"{s.builds}/{s.attempts}", f"{s.works}/{s.attempts}",
             ", ".join(f"{k} {v}" for k, v in s.outcomes.items()),
-            speed.format_tps(s.decode_tps, s.tps_approx), speed.format_tps(s.prefill_tps),
+            speed.format_tps(s.decode_tps, s.tps_approx), speed.format_prefill(s.prefill_tps, s.prefill_tokens),
         ])
         records.append({
             "exam": s.exam, "exam_version": s.exam_version, "model": s.model, "max_points": s.max_points,
@@ -262,13 +307,17 @@ def summary_table(sums: list[ModelSummary], title: str) -> Table:
             "ci_low": iv.lo if iv else None, "ci_high": iv.hi if iv else None, "consistent": s.consistent,
             "attempts": s.attempts, "builds": s.builds, "works": s.works,
             **{f"outcome_{k}": v for k, v in s.outcomes.items()},
-            "decode_tps": s.decode_tps, "prefill_tps": s.prefill_tps, "tps_approx": s.tps_approx,
+            "decode_tps": s.decode_tps, "prefill_tps": s.prefill_tps, "prefill_tokens": s.prefill_tokens,
+            "tps_approx": s.tps_approx, "serving_warnings": "; ".join(s.serving_warnings) or None,
         })
-    notes = ["Mean, Range and 95% CI are over seeds of the per-seed exam score (the CI falls back to a "
-             "Wilson interval when every seed scored the same, so it never has zero width). Builds: attempts "
-             "whose code compiled; Works: built and passed at least one check besides the build. "
-             "Bold rows: the same score on every seed."]
-    return Table("summary", title, header, rows, [s.consistent for s in sums], notes, records)
+    notes = served_notes + [
+        "Mean, Range and 95% CI are over seeds of the per-seed exam score (the CI falls back to a "
+        "Wilson interval when every seed scored the same, so it never has zero width). Builds: attempts "
+        "whose code compiled; Works: built and passed at least one check besides the build. "
+        "Bold rows: the same score, above zero, on every seed. "
+        f"Tok/s: means over answers with at least {speed.MIN_TIMED_TOKENS} tokens to time; prefill with the "
+        "uncached prompt tokens per answer it covers."]
+    return Table("summary", title, header, rows, [s.highlighted for s in sums], notes, records)
 
 
 def check_tables(df: pd.DataFrame, models: list[str]) -> list[Table]:
@@ -289,7 +338,10 @@ def check_tables(df: pd.DataFrame, models: list[str]) -> list[Table]:
                                        else "n/a" for c in names])
         # A check nobody passes hints at a hidden requirement or a grader bug, but only
         # once some code built: when nothing compiled, every check fails for that reason.
-        some_built = "build" not in names or r[r["check"] == "build"]["passed"].sum() > 0
+        # (Whether an answer built comes from its grade, not from a check named "build":
+        # exams with their own checks have none.)
+        counted = df[(df["task"] == task) & df["outcome"].map(counts)]
+        some_built = bool(counted["built"].any()) if "built" in counted else True
         never = [c for c in names if c != "build" and r[r["check"] == c]["passed"].sum() == 0] if some_built else []
         notes = [f"No model passed {', '.join(never)}: a hidden requirement or a grader bug?"] if never else []
         records = [{"exam": exam, "exam_version": version, "model": m, "task": task, "check": c, "passed": int(p),
@@ -453,6 +505,30 @@ class Report:
         return [w for s in self.sections for w in s.warnings]
 
 
+def known_models(df: pd.DataFrame, known: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> dict[str, Mapping[str, Any]]:
+    """model id -> {"base", "quant", "size_bytes"}: ``known`` (e.g. a llama-swap config)
+    where it has the model, else what the server reported it ran (the GGUF the tool
+    served, or the one llama-server's /props named; size only when that file was on
+    this machine), else nothing (the id is parsed)."""
+    from harness import llamaswap
+
+    out: dict[str, Mapping[str, Any]] = {}
+    if not df.empty and "served_gguf" in df:
+        for model, m in df.groupby("model", sort=False):
+            rows = m[m["served_gguf"].notna() | m["served_quant"].notna()]
+            if rows.empty:
+                continue
+            last = rows.iloc[-1]
+            size = last["served_size_bytes"]
+            gguf = last["served_gguf"] if isinstance(last["served_gguf"], str) else None
+            out[str(model)] = {"base": llamaswap.base_name(gguf) if gguf else None,
+                               "quant": last["served_quant"] if isinstance(last["served_quant"], str) else None,
+                               "size_bytes": int(size) if pd.notna(size) else None}
+    out.update(known or {})
+    return out
+
+
 def build(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None = None,
           by_quant: bool = False) -> Report:
     """Every table of the report. ``known``: model id -> {"base", "quant",
@@ -461,7 +537,7 @@ def build(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None = N
     if df.empty:
         return Report([], [])
     sections = exam_sections(df)
-    infos = quant.resolve(list(dict.fromkeys(df["model"])), known)
+    infos = quant.resolve(list(dict.fromkeys(df["model"])), known_models(df, known))
     order = list(dict.fromkeys(x.model for s in sections for x in s.summaries))
     return Report(sections, quant_tables(df, sections, infos, everything=by_quant), speed.speed_table(df, order))
 

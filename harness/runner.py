@@ -24,13 +24,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from harness import sandbox
 from harness.answers import Answer, classify, grade_answer
 from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
 from harness.errors import (
+    ConfigError,
     ConflictError,
     EndpointError,
     EndpointHTTPError,
@@ -41,6 +42,7 @@ from harness.errors import (
 )
 from harness.exams import Exam, Task
 from harness.gotool import Toolchain
+from harness.quant import format_size as quant_size
 from harness.results import Grade, Outcome
 from harness.store import AttemptRow, CellKey, Store
 
@@ -294,12 +296,22 @@ class Sweep:
             self._emit(Event("info", f"{model}: the endpoint does not tell what it runs (no /props)"))
             return
         url, props = found
-        self.store.save_model_props(run_id, model, url, props)
+        from harness import served
+
+        local = self.cfg.local_server or {}
+        size = local.get("model_bytes") if local.get("model_path") == props.get("model_path") else None
+        ident = served.identity(props, size_bytes=size if isinstance(size, int) else None)
+        kwargs = self.cfg.sampling_for(model).chat_template_kwargs
+        problems = served.template_warnings(props, kwargs if isinstance(kwargs, dict) else None)
+        self.store.save_model_props(run_id, model, url, props, identity=ident, warnings=problems)
         settings = props.get("default_generation_settings")
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        path = str(props.get("model_path") or "?").rsplit("/", 1)[-1]
-        self._emit(Event("info", f"{model}: server runs {path}, n_ctx {n_ctx}, {props.get('total_slots', '?')} "
-                                 f"slot(s), build {props.get('build_info', '?')}"))
+        path = ident["gguf"] or "?"
+        what = ", ".join(x for x in (ident["quant"], ident["size_bytes"] and quant_size(ident["size_bytes"])) if x)
+        self._emit(Event("info", f"{model}: server runs {path}{f' ({what})' if what else ''}, n_ctx {n_ctx}, "
+                                 f"{props.get('total_slots', '?')} slot(s), build {props.get('build_info', '?')}"))
+        for problem in problems:
+            self._emit(Event("warning", f"{model}: CHAT FORMAT: {problem}"))
         slots = props.get("total_slots")
         if isinstance(slots, int) and not isinstance(slots, bool) and self.cfg.parallel > slots:
             self._emit(Event("warning", f"{model}: --parallel {self.cfg.parallel} but the server has {slots} "
@@ -507,3 +519,38 @@ def preflight(client: ChatClient) -> list[str] | None:
         raise
     except EndpointError:
         return None
+
+
+def check_models(client: ChatClient, models: list[str], known: list[str] | tuple[str, ...] = ()) -> str | None:
+    """Refuse, before the first request, a model id the endpoint does not serve.
+
+    Served means: listed by ``GET /v1/models`` (ids and aliases), or the model a bare
+    llama-server reports in ``GET /props`` (which answers any model name with the one
+    it loaded, so a typo would be stored under the typo), or in ``known`` (a llama-swap
+    config's ids and aliases, unlisted ones included). Raises ConfigError naming the
+    unknown ids and what is served; returns a note when the endpoint tells nothing
+    (no /v1/models and no /props), None when every id checked out."""
+    from harness import served
+
+    try:
+        listing: dict[str, Any] | None = client.model_listing()
+    except EndpointUnreachable:
+        raise
+    except EndpointError:
+        listing = None
+    props = client.get_json("/props")
+    if props is not None and "model_path" not in props and "default_generation_settings" not in props:
+        props = None
+    names = served.model_names(listing)
+    if listing is None and props is None:
+        return ("the endpoint lists no models (no /v1/models, no /props): the model ids cannot be checked "
+                "before the first request")
+    unknown = served.unknown_models(models, names, props, known)
+    if unknown:
+        offered = names or served.props_names(props)
+        raise ConfigError(
+            "the endpoint does not serve " + ", ".join(f"'{m}'{served.suggestion(m, offered)}" for m in unknown)
+            + f"; it serves: {', '.join(offered) or 'nothing'}",
+            hint="check the spelling with `sweep models --endpoint URL` (a llama-server answers any model name "
+                 "with the one it loaded, so a typo would be stored under the typo)")
+    return None

@@ -13,6 +13,13 @@ Per model (``speed_table``): means of the per-answer speeds, the median time to 
 token, the share of prompt tokens served from cache and the draft acceptance rate,
 both summed over answers (token-weighted). Nothing is measured here: these are the
 server's own numbers, or the sweep's wall clock.
+
+Only answers with enough tokens to time count in a mean (``MIN_TIMED_TOKENS``): a
+decode speed over fewer than 16 generated tokens, or a prefill speed over fewer than 16
+prompt tokens evaluated (the rest came from the prompt cache), is mostly the fixed cost
+of one step: llama.cpp reported 0.0 tok/s for a 1-token empty answer, and about 32
+prefill tok/s for 9 uncached prompt tokens on a server that prefills ~100. Prefill is
+shown with the tokens it covers (mean uncached prompt tokens per answer).
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ class AnswerSpeed:
     prompt_n: int | None            # prompt tokens processed for this request
     draft_n: int | None             # speculative decoding: tokens drafted
     draft_accepted: int | None      # ... and accepted by the main model
+    predicted_n: int | None = None  # tokens generated (timings.predicted_n, else usage.completion_tokens)
+
+
+MIN_TIMED_TOKENS = 16   # fewer generated (or uncached prompt) tokens are not timed: see the docstring
 
 
 def _num(x: Any) -> float | None:
@@ -61,17 +72,48 @@ def per_answer(timings: dict[str, Any], usage: dict[str, Any], wall_s: float | N
         cached = _int(details.get("cached_tokens"))
         total = _int(usage.get("prompt_tokens"))
         prompt_n = total - cached if cached is not None and total is not None and total >= cached else None
+    predicted = _int(timings.get("predicted_n"))
+    if predicted is None:
+        predicted = _int(usage.get("completion_tokens"))
     return AnswerSpeed(dec, pre, source, cached, prompt_n, _int(timings.get("draft_n")),
-                       _int(timings.get("draft_n_accepted")))
+                       _int(timings.get("draft_n_accepted")), predicted)
+
+
+def _enough(counts: pd.Series) -> pd.Series:
+    """Rows whose token count is unknown or at least MIN_TIMED_TOKENS."""
+    n = pd.to_numeric(counts, errors="coerce")
+    return n.isna() | (n >= MIN_TIMED_TOKENS)
 
 
 def mean_decode(answers: pd.DataFrame) -> tuple[float | None, bool]:
-    """Mean decode tok/s of these answers (rows of ``report.load``), and whether any
-    of the figures is approximate (usage / wall time instead of server timings)."""
-    dec = answers["decode_tps"].dropna()
+    """Mean decode tok/s of these answers (rows of ``report.load``) that generated at
+    least MIN_TIMED_TOKENS tokens, and whether any of the figures is approximate
+    (usage / wall time instead of server timings)."""
+    timed = answers[_enough(answers["predicted_n"])] if "predicted_n" in answers else answers
+    dec = timed["decode_tps"].dropna()
     if dec.empty:
         return None, False
-    return float(dec.mean()), bool((answers.loc[dec.index, "tps_source"] != "timings").any())
+    return float(dec.mean()), bool((timed.loc[dec.index, "tps_source"] != "timings").any())
+
+
+def mean_prefill(answers: pd.DataFrame) -> tuple[float | None, float | None]:
+    """Mean prefill tok/s over answers that evaluated at least MIN_TIMED_TOKENS prompt
+    tokens (the rest of their prompt came from the cache), and the mean number of prompt
+    tokens those answers evaluated: the figure covers only those."""
+    pre = answers[answers["prefill_tps"].notna()]
+    n = pd.to_numeric(pre["prompt_n"], errors="coerce") if "prompt_n" in pre else pd.Series(dtype=float)
+    timed = pre[_enough(pre["prompt_n"])] if "prompt_n" in pre else pre
+    if timed.empty:
+        return None, float(n.mean()) if len(n.dropna()) else None
+    covered = pd.to_numeric(timed["prompt_n"], errors="coerce").dropna()
+    return float(timed["prefill_tps"].mean()), float(covered.mean()) if len(covered) else None
+
+
+def format_prefill(tps: float | None, tokens: float | None) -> str:
+    """A prefill cell: the speed and the uncached prompt tokens per answer it covers."""
+    if tps is None:
+        return "n/a" if tokens is None else f"n/a (~{tokens:.0f} tok: cached)"
+    return f"{tps:.1f}" + (f" ({tokens:.0f} tok)" if tokens is not None else "")
 
 
 def format_tps(x: float | None, approx: bool = False) -> str:
@@ -121,21 +163,23 @@ def speed_table(df: pd.DataFrame, models: list[str]) -> Table | None:
         ttft = m["ttft_s"].dropna()
         cache = _share(m["cache_n"], m["cache_n"].fillna(0) + m["prompt_n"])
         draft = _share(m["draft_accepted"], m["draft_n"])
-        prefill = _mean(m["prefill_tps"])
+        prefill, prefill_tokens = mean_prefill(m)
         rec = {"model": model, "answers": len(m), "decode_tps": decode, "tps_approx": approx,
-               "prefill_tps": prefill, "ttft_s_median": _median(ttft), "ttft_n": len(ttft),
+               "prefill_tps": prefill, "prefill_tokens": prefill_tokens, "ttft_s_median": _median(ttft), "ttft_n": len(ttft),
                "cached_tokens": cache[0] if cache else None, "prompt_tokens": cache[1] if cache else None,
                "draft_accepted": draft[0] if draft else None, "draft_n": draft[1] if draft else None,
                "wall_s_median": _median(m["wall_s"])}
         rows.append([model, str(len(m)),
-                     format_tps(decode, approx), format_tps(prefill),
+                     format_tps(decode, approx), format_prefill(prefill, prefill_tokens),
                      "not streamed" if not len(ttft) else f"{rec['ttft_s_median']:.2f} (n={len(ttft)})",
                      _pct(cache), "none" if draft is None else _pct(draft),
                      "n/a" if rec["wall_s_median"] is None else f"{rec['wall_s_median']:.1f}"])
         records.append(rec)
     notes = ["Every answer of the model on every exam (endpoint errors excluded). Decode and prefill tok/s: "
              "means of the server's per-answer timings (~: completion tokens / wall time, the server sent no "
-             "timings). TTFT: request sent to the first generated token (reasoning included), streamed answers "
+             f"timings) over answers with at least {MIN_TIMED_TOKENS} generated (prefill: uncached prompt) tokens; "
+             "prefill shows in brackets the uncached prompt tokens per answer it covers. TTFT: request sent to "
+             "the first generated token (reasoning included), streamed answers "
              "only (`sweep run --stream`). Prompt cached: prompt tokens the server reused from its cache. "
              "Draft accepted: speculative-decoding tokens accepted / drafted, when the server drafted."]
     return Table("speed", "Speed, from the graded answers", header, rows, [], notes, records)

@@ -211,8 +211,24 @@ def m005_run_pid(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE runs ADD COLUMN pid INTEGER")
 
 
+def m006_served_identity(db: sqlite3.Connection) -> None:
+    # What model a run really served under each requested id (harness.served.identity):
+    # the GGUF file name, its quantization, its size in bytes when the file was on this
+    # machine, and the serving warnings (a missing or fallback chat template, reasoning
+    # settings) as a JSON list of strings. One row per (run, model), with its /props.
+    _script(
+        db,
+        """
+        ALTER TABLE model_props ADD COLUMN gguf TEXT;
+        ALTER TABLE model_props ADD COLUMN quant TEXT;
+        ALTER TABLE model_props ADD COLUMN size_bytes INTEGER;
+        ALTER TABLE model_props ADD COLUMN warnings_json TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft,
-                                                          m004_run_graders, m005_run_pid]
+                                                          m004_run_graders, m005_run_pid, m006_served_identity]
 
 
 @dataclass(frozen=True)
@@ -486,8 +502,11 @@ class Store:
                        (status, raw, wall_s, error, ttft_s, request_id))
 
     # -- model props --------------------------------------------------------------
-    def save_model_props(self, run_id: int, model: str, url: str, props: dict[str, Any]) -> int:
-        """Store a llama-server /props document as received, with its key fields."""
+    def save_model_props(self, run_id: int, model: str, url: str, props: dict[str, Any], *,
+                         identity: dict[str, Any] | None = None, warnings: list[str] | None = None) -> int:
+        """Store a llama-server /props document as received, with its key fields, the
+        served model's identity (``harness.served.identity``) and serving warnings."""
+        ident = identity or {}
         settings = props.get("default_generation_settings")
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
 
@@ -497,10 +516,12 @@ class Store:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO model_props (run_id, model, fetched_at, url, n_ctx, total_slots, model_path,"
-                " build_info, props_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " build_info, props_json, gguf, quant, size_bytes, warnings_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, model, _now(), url, typed(n_ctx, int), typed(props.get("total_slots"), int),
                  typed(props.get("model_path"), str), typed(props.get("build_info"), str),
-                 json.dumps(props, sort_keys=True)),
+                 json.dumps(props, sort_keys=True), typed(ident.get("gguf"), str), typed(ident.get("quant"), str),
+                 typed(ident.get("size_bytes"), int), json.dumps(list(warnings or []))),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 

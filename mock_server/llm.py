@@ -107,7 +107,8 @@ class ScriptedLLM:
     ``in_flight``, ``max_in_flight``. ``health_ok = False`` makes ``/health``
     answer 503 "Loading model". ``concurrency_limit`` answers extra concurrent chat
     requests with 429 as llama-swap does. ``base_path`` prefixes every route (and
-    ``url``).
+    ``url``). ``props`` is merged over every ``/props`` document (e.g. a
+    ``chat_template``, ``model_path``).
     """
 
     def __init__(
@@ -121,8 +122,10 @@ class ScriptedLLM:
         n_ctx: int = 32768,
         total_slots: int = 1,
         concurrency_limit: int | None = None,
+        props: Mapping[str, Any] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.props_overrides = dict(props or {})   # merged over the /props document (e.g. chat_template)
         self.llama_swap = llama_swap
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.n_ctx, self.total_slots = n_ctx, total_slots
@@ -320,6 +323,7 @@ class ScriptedLLM:
             "endpoint_metrics": False,
             "bos_token": "<s>",
             "eos_token": "</s>",
+            **self.props_overrides,
         }
 
     def _model_entry(self, model: str) -> dict[str, Any]:

@@ -38,7 +38,9 @@ def test_summary_table_shape_and_order(df):
     assert t.header == ["Model", "Mean", "Range", "95% CI", "Builds", "Works", "Outcomes",
                         "Decode tok/s", "Prefill tok/s"]
     assert [r[0] for r in t.rows] == ["top", "steady", "wobbly", "bottom"]   # ties: lower variance first
-    assert t.bold == [True, True, False, True]                               # same score on every seed
+    # bold: the same score on every seed, above zero ("bottom" scores 0 on every seed: not a winner)
+    assert t.bold == [True, True, False, False]
+    assert t.records[3]["consistent"] is True
     rows = {r[0]: r for r in t.rows}
     assert rows["wobbly"][1:3] == ["2.0", "1–3"]
     assert rows["top"][1:3] == ["3.0", "3–3"]
@@ -160,7 +162,7 @@ def test_csv_and_json(df):
     rep = report.build(df)
     data = json.loads(tables.to_json(rep.tables, rep.warnings))
     assert [t["kind"] for t in data["tables"]] == ["summary", "checks", "pass_at_k", "speed"]
-    assert data["tables"][0]["bold"] == [True, True, False, True]
+    assert data["tables"][0]["bold"] == [True, True, False, False]
     csv = tables.to_csv(rep.tables).splitlines()
     assert csv[0].startswith("table,exam,exam_version,model,")
     assert sum(line.startswith("summary,") for line in csv) == 4

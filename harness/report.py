@@ -453,12 +453,22 @@ def quant_tables(df: pd.DataFrame, sections: list[ExamSection], infos: dict[str,
     out = []
     for key in sorted(groups):
         rows_info = quant.order(groups[key])
+        # Compare like with like: only the exam versions and tasks every quant of this base
+        # has answers on (a quant that alone ran a long-prompt exam would look slower).
+        group_models = [i.model for i in rows_info]
+        tasks_of = [set(zip(*(df.loc[df["model"] == m, c] for c in ("exam", "exam_version", "task"))))
+                    for m in group_models]
+        common = set.intersection(*tasks_of) if tasks_of else set()
+        common_exams = {(e, v) for e, v, _ in common}
         cols = [(s.exam, s.exam_version, {x.model: x for x in s.summaries}, s.summaries[0].max_points
-                 if s.summaries else 0.0) for s in sections]
+                 if s.summaries else 0.0) for s in sections if (s.exam, s.exam_version) in common_exams]
+        left_out = sorted({(e, v, t) for ts in tasks_of for e, v, t in ts} - common)
+        in_common = pd.Series([(e, v, t) in common for e, v, t in zip(df["exam"], df["exam_version"], df["task"])],
+                              index=df.index, dtype=bool)
         header = ["Quant", "Model", "Size", *[f"{e} v{v} (/{_fmt(mx)})" for e, v, _, mx in cols], "Works", "tok/s"]
         rows, records = [], []
         for info in rows_info:
-            m = df[df["model"] == info.model]
+            m = df[(df["model"] == info.model) & in_common]
             row = [info.quant or "n/a", info.model, quant.format_size(info.size_bytes)]
             rec: dict[str, Any] = {"base": rows_info[0].base, "quant": info.quant, "model": info.model,
                                    "size_bytes": info.size_bytes, "source": info.source}
@@ -471,9 +481,9 @@ def quant_tables(df: pd.DataFrame, sections: list[ExamSection], infos: dict[str,
                 rec[f"{e} v{v} mean"] = s.mean
             counted = m[m["outcome"].map(counts)]
             w = sum(works(c, b) for c, b in zip(counted["checks"], counted["built"]))
-            dec = m["decode_tps"].dropna()
-            row += [f"{w}/{len(counted)}", "n/a" if dec.empty else f"{dec.mean():.1f}"]
-            rec.update(works=w, attempts=len(counted), decode_tps=float(dec.mean()) if len(dec) else None)
+            dec, approx = speed.mean_decode(m)
+            row += [f"{w}/{len(counted)}", speed.format_tps(dec, approx)]
+            rec.update(works=w, attempts=len(counted), decode_tps=dec)
             rows.append(row)
             records.append(rec)
         notes = []
@@ -481,8 +491,12 @@ def quant_tables(df: pd.DataFrame, sections: list[ExamSection], infos: dict[str,
         for info in rows_info[1:]:
             for c in compare.compare(df, info.model, ref.model, strict=False):
                 notes.append(f"{info.quant} vs {ref.quant}: {c.verdict}.")
-        src = "the server's config" if all(i.source == "server" for i in rows_info) else "model names"
-        notes.append(f"Cells: mean exam score [95% CI] over seeds. Base and quant from {src}.")
+        src = "the server" if all(i.source == "server" for i in rows_info) else "model names"
+        notes.append(f"Cells: mean exam score [95% CI] over seeds. Works and tok/s over the exams and tasks every "
+                     f"quant here answered. Base, quant and size from {src}.")
+        if left_out:
+            notes.append("Left out, not answered by every quant: "
+                         + ", ".join(f"{e} v{v} {t}" for e, v, t in left_out) + ".")
         out.append(Table("quant", f"{rows_info[0].base}: quantizations", header, rows, [], notes, records))
     return out
 

@@ -33,6 +33,9 @@ class Cell:
     prefill: float | None = 400.0
     gen_outcome: str = "ok"              # "endpoint_error" stores no grade
     extra: dict = field(default_factory=dict)
+    predicted_n: int | None = None       # timings.predicted_n / prompt_n, when given
+    prompt_n: int | None = None
+    built: bool | None = None            # None: built when "build" is passed
 
 
 def write_store(out: Path, cells: list[Cell]) -> Path:
@@ -48,11 +51,14 @@ def write_store(out: Path, cells: list[Cell]) -> Path:
                 continue
             code = c.code if c.code is not None else f"package main // {c.model} {c.task} seed {c.seed}\n"
             timings = {"predicted_per_second": c.tps, "prompt_per_second": c.prefill} if c.tps is not None else None
+            if timings is not None:
+                timings.update({k: v for k, v in (("predicted_n", c.predicted_n), ("prompt_n", c.prompt_n))
+                                if v is not None})
             aid = store.save_attempt(run, key, sampling={"temperature": 1.0}, request_id=None,
                                      gen_outcome="ok", finish_reason="stop", content="```go\n" + code + "```",
                                      usage={"completion_tokens": 100, "prompt_tokens": 50}, timings=timings,
                                      wall_s=2.0, extracted_code=code, extraction_method="fence")
-            built = "build" in c.passed
+            built = "build" in c.passed if c.built is None else c.built
             results = tuple(
                 CheckResult.passing(n, 1.0) if n in c.passed else
                 (CheckResult(n, CheckStatus.FAIL if built or n == "build" else CheckStatus.NOT_RUN, 0.0, 1.0, ""))

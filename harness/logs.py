@@ -69,12 +69,16 @@ def _json(text: str | None) -> Any:
 
 
 def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | None = None,
-         grader_hashes: dict[tuple[str, int], str] | None = None) -> list[LogEntry]:
-    """The newest ``n`` attempts (optionally of one model / exam), newest first.
-    ``grader_hashes`` overrides the store's current graders."""
+         attempt: int | None = None, grader_hashes: dict[tuple[str, int], str] | None = None) -> list[LogEntry]:
+    """The newest ``n`` attempts (optionally of one model / exam, or the one with id
+    ``attempt``), newest first. ``grader_hashes`` overrides the store's current graders."""
     if grader_hashes is None:
         grader_hashes = {k: r.grader_hash for k, r in store.current_graders().items()}
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
+    if attempt is not None:
+        where.append("id = ?")
+        params.append(attempt)
     if model is not None:
         where.append("model = ?")
         params.append(model)
@@ -140,8 +144,32 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + ln for ln in text.rstrip("\n").split("\n"))
 
 
+def _one_line(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def summary(e: LogEntry) -> str:
+    """One attempt on one line: id, cell, outcome and points, tokens, speed, wall time,
+    and the explanation (shortened): what ``sweep logs`` prints by default."""
+    score = f" {e.points:g}/{e.max_points:g}" if e.points is not None and e.max_points is not None else ""
+    stale = " (older grader)" if e.grade_current is False else ""
+    facts = []
+    tokens = (e.usage or {}).get("completion_tokens")
+    if isinstance(tokens, int):
+        facts.append(f"{tokens} tok")
+    speed = (e.timings or {}).get("predicted_per_second")
+    if isinstance(speed, (int, float)) and not isinstance(speed, bool):
+        facts.append(f"{speed:.1f} tok/s")
+    if e.wall_s is not None:
+        facts.append(f"{e.wall_s:.1f}s")
+    why = f": {_one_line(e.explanation, 90)}" if e.explanation else ""
+    return (f"#{e.attempt_id} {e.created_at[:19]} {e.key.label()}: {e.outcome}{score}{stale}"
+            + (f" [{', '.join(facts)}]" if facts else "") + why)
+
+
 def render(e: LogEntry) -> str:
-    """One attempt as readable text."""
+    """One attempt as readable text (``sweep logs --full``, ``--attempt ID``)."""
     lines = [f"== attempt {e.attempt_id} (run {e.run_id}, {e.created_at}): {e.key.label()}"]
     if e.points is not None:
         stale = "" if e.grade_current is not False else f" [grade by an older grader {e.grader_hash}]"

@@ -50,44 +50,66 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def score_vs_speed(sums: list[ModelSummary], sizes: dict[str, int | None], salt: str) -> str | None:
     """Mean exam score (with its 95% CI) against decode tok/s, one point per model;
-    marker area grows with model size when known; the Pareto front is drawn."""
+    marker area grows with model size when known; the Pareto front is drawn.
+
+    Points are numbered and the names listed in a key beside the axes (one line per
+    model, "1 model-name"), so long names and many models never overlap each other,
+    the points or the legend; models at the same spot share one label ("1,2")."""
+    with matplotlib.rc_context(_rc()):
+        fig = score_vs_speed_figure(sums, sizes)
+        return None if fig is None else _svg(fig, salt + "-speed")
+
+
+def score_vs_speed_figure(sums: list[ModelSummary], sizes: dict[str, int | None]) -> Figure | None:
+    """The figure of :func:`score_vs_speed` (call inside the plots' rc settings)."""
     pts = [(s, s.decode_tps, s.mean) for s in sums if s.decode_tps is not None and s.mean is not None]
     if not pts:
         return None
-    with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(6.0, 4.0))
-        ax = fig.subplots()
-        known = [size for s, _, _ in pts if (size := sizes.get(s.model))]
-        biggest = max(known) if known else None
-        front = pareto_front([(x, y) for _, x, y in pts])
-        fx = [pts[i][1] for i in front]
-        fy = [pts[i][2] for i in front]
-        ax.step(fx, fy, where="post", color="#d62728", linewidth=1.2, alpha=0.7, zorder=1,
-                label="Pareto front (no model is both faster and better)")
-        for i, (s, x, y) in enumerate(pts):
-            size = sizes.get(s.model)
-            area = 40.0 + 360.0 * (size / biggest) if size and biggest else 40.0
-            on_front = i in front
-            iv = s.interval
-            if iv is not None:
-                ax.errorbar([x], [y], yerr=[[y - iv.lo], [iv.hi - y]], fmt="none", ecolor="#999999",
-                            elinewidth=1, capsize=2, zorder=2)
-            ax.scatter([x], [y], s=area, zorder=3, color="#d62728" if on_front else "#1f77b4",
-                       edgecolor="black", linewidth=0.6, alpha=0.85)
-            ax.annotate(s.model, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
-        ax.set_xlabel("decode tok/s (mean over attempts)")
-        ax.set_ylabel(f"mean exam score (/{sums[0].max_points:g}), 95% CI")
-        ax.set_ylim(-0.03 * sums[0].max_points, sums[0].max_points * 1.05)
-        xs = [x for _, x, _ in pts]
-        pad = max(1.0, (max(xs) - min(xs)) * 0.15)
-        ax.set_xlim(max(0.0, min(xs) - pad), max(xs) + pad * 2)
-        title = "Score vs decode speed"
-        if known:
-            title += " (marker area: model size)"
-        ax.set_title(title)
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
-        ax.grid(alpha=0.25)
-        return _svg(fig, salt + "-speed")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    known = [size for s, _, _ in pts if (size := sizes.get(s.model))]
+    biggest = max(known) if known else None
+    front = pareto_front([(x, y) for _, x, y in pts])
+    fx = [pts[i][1] for i in front]
+    fy = [pts[i][2] for i in front]
+    handles: list[Any] = [ax.step(fx, fy, where="post", color="#d62728", linewidth=1.2, alpha=0.7, zorder=1,
+                       label="Pareto front (no model is both\nfaster and better)")[0]]
+    at: dict[tuple[float, float], list[int]] = {}
+    for i, (s, x, y) in enumerate(pts):
+        size = sizes.get(s.model)
+        area = 40.0 + 360.0 * (size / biggest) if size and biggest else 40.0
+        on_front = i in front
+        iv = s.interval
+        if iv is not None:
+            ax.errorbar([x], [y], yerr=[[y - iv.lo], [iv.hi - y]], fmt="none", ecolor="#999999",
+                        elinewidth=1, capsize=2, zorder=2)
+        handles.append(ax.scatter([x], [y], s=area, zorder=3, color="#d62728" if on_front else "#1f77b4",
+                                  edgecolor="black", linewidth=0.6, alpha=0.85,
+                                  label=f"{i + 1}  {_short(s.model, 40)}"))
+        at.setdefault((round(x, 1), round(y, 2)), []).append(i + 1)
+    for (x, y), numbers in at.items():
+        text = ",".join(map(str, numbers)) if len(numbers) <= 6 else f"{numbers[0]}-{numbers[-1]}"
+        ax.annotate(text, (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, fontweight="bold")
+    ax.set_xlabel("decode tok/s (mean over attempts)")
+    ax.set_ylabel(f"mean exam score (/{sums[0].max_points:g}), 95% CI")
+    ax.set_ylim(-0.03 * sums[0].max_points, sums[0].max_points * 1.08)
+    xs = [x for _, x, _ in pts]
+    pad = max(1.0, (max(xs) - min(xs)) * 0.15)
+    ax.set_xlim(max(0.0, min(xs) - pad), max(xs) + pad * 2)
+    title = "Score vs decode speed"
+    if known:
+        title += " (marker area: model size)"
+    ax.set_title(title)
+    # The key sits outside the axes: it can never cover a point, however many models.
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
+              markerscale=0.5, ncols=1 if len(handles) <= 24 else 2, borderaxespad=0.0)
+    ax.grid(alpha=0.25)
+    return fig
+
+
+def _short(name: str, width: int) -> str:
+    """A model name cut to ``width`` characters (the tables keep the whole name)."""
+    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def check_heatmap(rates: pd.DataFrame, models: list[str], salt: str) -> str | None:
@@ -112,8 +134,12 @@ def check_heatmap(rates: pd.DataFrame, models: list[str], salt: str) -> str | No
             for j, (t, c) in enumerate(cols):
                 if (m, t, c) in cell:
                     p, n = cell[(m, t, c)]
-                    ax.text(j + 0.5, i + 0.5, f"{p}/{n}", ha="center", va="center", fontsize=7)
-        ax.set_yticks([i + 0.5 for i in range(len(rows))], rows)
+                    rate = p / n if n else 0.5
+                    # RdYlGn is dark at both ends: white text there, black in the light middle.
+                    ax.text(j + 0.5, i + 0.5, f"{p}/{n}", ha="center", va="center", fontsize=8,
+                            color="white" if rate <= 0.2 or rate >= 0.85 else "black",
+                            fontweight="bold")
+        ax.set_yticks([i + 0.5 for i in range(len(rows))], [_short(m, 40) for m in rows])
         ax.set_xticks([j + 0.5 for j in range(len(cols))], [f"{t}/{c}" for t, c in cols], rotation=50,
                       ha="right")
         ax.tick_params(length=0)
@@ -152,7 +178,7 @@ def seed_strip(sums: list[ModelSummary], salt: str) -> str | None:
                            edgecolor="black", linewidth=0.5, zorder=3)
             if s.mean is not None:
                 ax.scatter([s.mean], [y], marker="|", s=300, color="black", zorder=4)
-        ax.set_yticks(range(len(shown)), [s.model for s in reversed(shown)])
+        ax.set_yticks(range(len(shown)), [_short(s.model, 40) for s in reversed(shown)])
         ax.set_xlim(-0.03 * mx, mx * 1.03)
         ax.set_ylim(-0.7, len(shown) - 0.3)
         ax.set_xlabel(f"exam score per seed (/{mx:g}); bar: mean; grey: 95% CI")

@@ -129,4 +129,6 @@ def order(infos: Iterable[QuantInfo]) -> list[QuantInfo]:
 def format_size(size_bytes: int | None) -> str:
     if not size_bytes:
         return "n/a"
+    if size_bytes < 1e9:          # small models: 0.3 GB would hide a 15% difference between quants
+        return f"{size_bytes / 1e6:.0f} MB"
     return f"{size_bytes / 1e9:.1f} GB"

@@ -104,3 +104,26 @@ def regrade_store(
     finally:
         store.finish_run(run_id, status, error)
     return len(todo)
+
+
+def describe(store: Store, graded: int) -> str:
+    """What a regrade found, in one line: how many stored answers it graded, how many
+    already had a grade by the current grader, and how many keep an older grade
+    because their exam is not installed. Call after :func:`regrade_store`."""
+    current = {k: r.grader_hash for k, r in store.current_graders().items()}
+    answers = store.query("SELECT exam, exam_version FROM attempts WHERE gen_outcome != 'endpoint_error'")
+    total = len(answers)
+    orphaned = sum((a["exam"], a["exam_version"]) not in current for a in answers)
+    missing = len(store.attempts_needing_grade(current))
+    already = total - orphaned - missing - graded
+    if total == 0:
+        return "no stored answers to grade (endpoint errors have none)"
+    parts = [f"graded {graded} of {total} stored answer(s) with the current grader" if graded else
+             f"nothing to regrade: {already} of {total} stored answer(s) already had a grade by the current grader"]
+    if graded and already:
+        parts.append(f"{already} already had one")
+    if orphaned:
+        parts.append(f"{orphaned} keep their stored grade (exam not installed)")
+    if missing:
+        parts.append(f"{missing} still without a current grade")
+    return "; ".join(parts)

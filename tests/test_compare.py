@@ -97,6 +97,14 @@ def test_several_tasks_count_seeds_not_cells(tmp_path):
     assert c.result.n == 6 and c.tasks == ["t1", "t2"]
     assert (c.exam_score_a, c.exam_score_b, c.exam_max) == (6.0, 2.0, 6.0)
     assert c.verdict.startswith("Cannot separate A and B on fx v1 with 3 seeds (6 paired cells)")
+    # One unit: exam points. Per task A leads by 2 of 3 points; per seed by 4 of 6, as the exam scores say.
+    assert (c.result.mean_diff, c.result.max_points) == (4.0, 6.0)
+    assert "(mean +4.0 points" in c.verdict
+    text = compare.render([c])
+    assert "  exam score (mean over seeds, of 6): A 6.0, B 2.0\n" in text
+    assert "  difference in exam points per seed: +4.0, 95% CI" in text
+    assert "from the 6 paired task attempts x 2 task(s))" in text
+    assert "per task" not in text
 
 
 def test_exam_filter_and_errors(tmp_path):

@@ -112,8 +112,20 @@ def test_cli_json_and_text(results):
     data = json.loads(r.stdout)
     assert len(data) == 2 and data[0]["key"]["model"] == "mute" and data[0]["attempt_id"] > data[1]["attempt_id"]
     assert {"request", "content", "extracted_code", "outcome", "explanation", "failing_checks"} <= set(data[0])
-    r = _sweep("logs", str(out), "--model", "bad", "--exam", "tiny")
+    r = _sweep("logs", str(out), "--model", "bad", "--exam", "tiny", "--full")
     assert r.returncode == 0 and r.stdout.count("== attempt") == 2 and "nope()" in r.stdout
+    # By default one line per attempt, and the full text of one attempt on request.
+    r = _sweep("logs", str(out), "--model", "bad", "--exam", "tiny")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 2 and "== attempt" not in r.stdout and "nope()" not in r.stdout
+    first_id = lines[0].split()[0].lstrip("#")
+    assert lines[0].startswith(f"#{first_id} ") and "bad / tiny v1 / hello / seed" in lines[0]
+    assert ": build_failed 0/3 [" in lines[0] and "tok/s" in lines[0] and "--attempt ID" in r.stderr
+    r = _sweep("logs", str(out), "--attempt", first_id)
+    assert r.returncode == 0 and r.stdout.count("== attempt") == 1 and f"== attempt {first_id} " in r.stdout
+    assert "nope()" in r.stdout
+    r = _sweep("logs", str(out), "--attempt", "99999")
+    assert r.returncode == 0 and r.stdout == "" and "no attempt 99999" in r.stderr
     r = _sweep("logs", str(out), "--model", "nobody")
     assert r.returncode == 0 and r.stdout == "" and "no stored attempts" in r.stderr
 

@@ -72,3 +72,4 @@ def test_bits(q, bits):
 def test_format_size():
     assert quant.format_size(18_600_000_000) == "18.6 GB"
     assert quant.format_size(None) == "n/a"
+    assert quant.format_size(253_113_024) == "253 MB"      # Gemma 3 270M Q4_K_M: MB, not "0.3 GB"

@@ -293,7 +293,11 @@ def test_cli_run_with_an_exam_directory_then_report_logs_and_regrade(tmp_path):
     make_tiny_exam(tmp_path / "my-exams", expect="goodbye\n")       # the exam changes where it was run from
     r = _sweep("regrade", out, "--quiet")
     assert r.returncode == 0, r.stderr
-    assert "graded 1 stored answer(s)" in r.stderr and "not installed" not in r.stderr
+    assert "graded 1 of 1 stored answer(s) with the current grader" in r.stderr and "not installed" not in r.stderr
     assert "older grader" not in r.stdout
+    r = _sweep("regrade", out, "--quiet")                            # everything is current now
+    assert r.returncode == 0, r.stderr
+    assert ("nothing to regrade: 1 of 1 stored answer(s) already had a grade by the current grader" in r.stderr
+            and "graded 0" not in r.stderr), r.stderr
     df = report.load(out)
     assert list(df["points"]) == [2.0] and bool(df.iloc[0]["grade_current"])

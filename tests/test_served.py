@@ -102,7 +102,7 @@ def test_fallback_template_is_a_warning_and_a_row_note(tmp_path, toolchain):
     warnings = [e.message for e in events if e.kind == "warning"]
     assert any("CHAT FORMAT" in w and "fell back to ChatML" in w for w in warnings), warnings
     info = [e.message for e in events if e.kind == "info" and "server runs" in e.message]
-    assert info and "gemma-3-270m-Q4_K_M.gguf (Q4_K_M, 0.0 GB)" in info[0]
+    assert info and "gemma-3-270m-Q4_K_M.gguf (Q4_K_M, 0 MB)" in info[0]
     store = open_existing(tmp_path / "out")
     try:
         row = store.query("SELECT gguf, quant, size_bytes, warnings_json FROM model_props")[0]

@@ -108,8 +108,12 @@ def score_vs_speed_figure(sums: list[ModelSummary], sizes: dict[str, int | None]
 
 
 def _short(name: str, width: int) -> str:
-    """A model name cut to ``width`` characters (the tables keep the whole name)."""
-    return name if len(name) <= width else name[: width - 1] + "…"
+    """A model name cut to ``width`` characters in the middle, so the end (where names
+    say the quant and variant) stays; the tables keep the whole name."""
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return name[: width - 1 - tail] + "…" + name[-tail:]
 
 
 def check_heatmap(rates: pd.DataFrame, models: list[str], salt: str) -> str | None:

@@ -91,3 +91,32 @@ def test_html_report_displays_in_headless_chromium(tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 2000)
     assert len(data) > 50_000        # a blank page is a few kB; tables and plots are far more
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (.ci/run installs it)")
+def test_long_names_and_many_zero_models_screenshot(tmp_path):
+    """Twelve models with 60-character names, half of them scoring 0 on every seed: the
+    page renders in headless chromium (test-artifacts/report-long-names.png, to look at),
+    no zero row is bold, and the score-vs-speed key lists every model beside the plot."""
+    names = [f"unsloth-Qwen3-Coder-30B-A3B-Instruct-1M-variant-{i:02d}-UD-Q4_K_XL" for i in range(12)]
+    cells = [c for i, m in enumerate(names) for c in scores(m, [0, 0, 0] if i % 2 else [1, 2, 3],
+                                                            tps=30.0 + (i // 4))]
+    html = html_report.render(frame(tmp_path / "results", cells), source="long names")
+    assert html.count('class="consistent"') == 0          # 1-2-3 is not consistent, 0-0-0 is not bold
+    assert html.count("variant-") >= 12 * 3
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / "report-long-names.html"
+    page.write_text(html, encoding="utf-8")
+    png = ARTIFACTS / "report-long-names.png"
+    png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
+        r = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1280,2400", page.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    assert png.is_file(), r.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1280, 2400)
+    assert len(data) > 50_000

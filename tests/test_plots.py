@@ -67,7 +67,8 @@ def test_score_vs_speed_stays_readable_with_long_names_and_many_models(tmp_path)
         texts = [t.get_text() for t in labels]
         assert any("," in t for t in texts)
         key = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert len(key) == 13 and key[1].startswith("1  unsloth-Qwen3-Coder-30B") and key[1].endswith("…")
+        assert len(key) == 13 and key[1].startswith("1  unsloth-Qwen3-Cod") and key[1].endswith("riant-00-UD-Q4_K_XL")
+    assert len(set(key)) == 13 and all("…" in k for k in key[1:])
 
 
 def test_heatmap_text_contrasts_with_its_cell(tmp_path):

@@ -268,3 +268,39 @@ def test_cli_local_parallel_stream(pieces, tmp_path):
     assert cfg["parallel"] == 2 and cfg["stream"] is True
     assert argv[argv.index("--parallel") + 1] == "2"
     assert st.query("SELECT total_slots FROM model_props")[0][0] == 2
+
+
+def test_cli_several_local_models_one_after_another(pieces, tmp_path):
+    """`sweep run --local-model A --local-model B`: one real llama-server per file, one after the
+    other, each file its own model id; the served GGUF, quant and size are recorded per run and
+    model, the quantization view shows both with their sizes, and a typo in a file name stops
+    everything before any server starts."""
+    import shutil
+    import subprocess
+    import sys
+
+    _, model = pieces
+    root = Path(__file__).resolve().parent.parent
+    exam = make_tiny_exam(tmp_path / "exams")
+    a, b = tmp_path / "smol-135m-Q4_1.gguf", tmp_path / "smol-135m-Q4_0.gguf"   # two names, same weights
+    shutil.copy(model, a)
+    shutil.copy(model, b)
+    out = tmp_path / "out"
+
+    def sweep(*files: Path) -> subprocess.CompletedProcess[str]:
+        args = [x for f in files for x in ("--local-model", str(f))]
+        return subprocess.run([sys.executable, str(root / "sweep.py"), "run", *args, "--exam", str(exam.root),
+                               "--seeds", "1", "--max-tokens", "32", "--out", str(out), "--no-progress"],
+                              cwd=root, capture_output=True, text=True, timeout=600)
+
+    r = sweep(a, tmp_path / "missing-Q8_0.gguf")
+    assert r.returncode == 2 and "missing-Q8_0.gguf not found" in r.stderr and "starting" not in r.stderr
+    r = sweep(a, b)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr.count("starting ") == 2 and r.stdout.splitlines().count("## tiny v1 (/3; seeds 1)") == 1
+    st = Store(out)
+    rows = st.query("SELECT model, gguf, quant, size_bytes FROM model_props ORDER BY id")
+    assert [tuple(x) for x in rows] == [("smol-135m-Q4_1", a.name, "Q4_1", a.stat().st_size),
+                                        ("smol-135m-Q4_0", b.name, "Q4_0", b.stat().st_size)]
+    quant = r.stdout[r.stdout.index("### smol-135m: quantizations"):]
+    assert f"{a.stat().st_size / 1e6:.0f} MB" in quant and "n/a" not in quant.split("\n\n")[1]

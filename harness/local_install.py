@@ -53,8 +53,9 @@ BUILD_CMAKE_ARGS = ("-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-D
 # Memory one compile job may need. The trimmed build's largest compiler process peaked at
 # 0.7 GB (docs/local-model.md); twice that leaves room for the rest of the machine.
 GIB_PER_JOB = 1.5
-# How long the first build took here: docs/local-model.md, "Figures".
-BUILD_ESTIMATE = "about 10 minutes on 2 cores the first time; seconds once pip has cached the built wheel"
+# How long the first build took here (docs/local-model.md, "Figures"): 10 to 16 minutes with 2 jobs at
+# nice 19 on this project's 2-core machine, the longer while it was busy with other work.
+BUILD_ESTIMATE = "10 to 20 minutes on 2 cores the first time; seconds once pip has cached the built wheel"
 SILENCE_S = 60.0                        # a "still working" line after this long without a step
 
 ProgressFn = Callable[[str], None]
@@ -175,6 +176,8 @@ _PHASES = (
 def progress_line(raw: str) -> str | None:
     """What to show of one line of pip's log: a build step or a phase, else None."""
     text = _STAMP.sub("", raw.rstrip("\n")).strip()
+    if text.endswith("finished with status 'done'"):
+        return None                       # pip's end of a phase whose start was shown
     m = _STEP.match(text)
     if m:
         return f"[{m.group(1).rjust(4)}] {m.group(2)}"

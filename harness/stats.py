@@ -1,20 +1,21 @@
 """Small-sample statistics for comparing models across a handful of seeds.
 
-Pure functions: no I/O, no printing, no global state, no scipy. Everything the
-reports need to say "A beats B" honestly with 3-5 seeds:
+Pure functions: no I/O, no printing, no global state. Everything the reports
+need to say "A beats B" honestly with 3-5 seeds:
 
-* rates (pass counts): :func:`wilson_interval`, :func:`clopper_pearson_interval`;
 * mean scores of bounded scores: :func:`mean_interval` (Student t, with a
-  non-collapsing fallback when all scores are equal), :func:`bootstrap_mean_interval`;
+  non-collapsing fallback when all scores are equal);
 * paired model comparisons on the same (exam, task, seed) cells:
   :func:`paired_comparison` -> :class:`PairedResult`, :func:`sign_test`,
-  :func:`paired_permutation_test`, :func:`mcnemar_exact`, :func:`discordant_pairs`;
+  :func:`paired_permutation_test`, :func:`mcnemar_exact`;
 * pass@k: :func:`pass_at_k`;
-* planning: :func:`min_detectable_difference`, :func:`seeds_needed`, and
-  :func:`verdict`, which turns a :class:`PairedResult` into one plain sentence.
+* planning: :func:`seeds_needed`, and :func:`verdict`, which turns a
+  :class:`PairedResult` into one plain sentence.
 
-The special functions (incomplete beta and its inverse, Student t CDF and quantile,
-normal quantile) live in :mod:`harness.special` and are re-exported here.
+Distribution functions come from libraries, not from here: the Student t quantile
+from scipy (``scipy.stats.t.ppf``), the standard normal quantile from the standard
+library (``statistics.NormalDist``, Wichura's AS 241). Every function here is what
+the reports, ``sweep compare`` and the quantization view use; nothing else is exported.
 
 Zero-variance fallback (used by :func:`mean_interval` and :func:`paired_comparison`)
 --------------------------------------------------------------------------------
@@ -40,35 +41,37 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
-
-from harness.special import betainc, betaincinv, normal_ppf, t_cdf, t_ppf
+from scipy.stats import t as student_t
 
 __all__ = [
     "Interval",
     "MeanInterval",
     "PairedResult",
-    "betainc",
-    "betaincinv",
-    "bootstrap_mean_interval",
-    "clopper_pearson_interval",
-    "discordant_pairs",
     "mcnemar_exact",
     "mean_interval",
-    "min_detectable_difference",
-    "normal_ppf",
     "paired_comparison",
     "paired_permutation_test",
     "pass_at_k",
     "seeds_needed",
     "sign_test",
-    "t_cdf",
-    "t_ppf",
     "verdict",
-    "wilson_interval",
 ]
+
+_STD_NORMAL = NormalDist()
+
+
+def _normal_ppf(p: float) -> float:
+    """Standard normal quantile ``z_p`` (``statistics.NormalDist``)."""
+    return _STD_NORMAL.inv_cdf(p)
+
+
+def _t_ppf(p: float, df: float) -> float:
+    """Student t quantile with ``df`` degrees of freedom (``scipy.stats.t.ppf``)."""
+    return float(student_t.ppf(p, df))
 
 
 class Interval(NamedTuple):
@@ -94,13 +97,6 @@ def _check_conf(conf: float) -> None:
         raise ValueError(f"conf must be in (0, 1), got {conf!r}")
 
 
-def _check_counts(k: int, n: int) -> tuple[int, int]:
-    k, n = operator.index(k), operator.index(n)
-    if n < 0 or not (0 <= k <= n):
-        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    return k, n
-
-
 def _as_floats(values: Sequence[float], what: str) -> list[float]:
     out = [float(v) for v in values]
     if any(math.isnan(v) or math.isinf(v) for v in out):
@@ -112,55 +108,20 @@ def _as_floats(values: Sequence[float], what: str) -> list[float]:
 
 
 def _wilson_from_phat(phat: float, n: float, conf: float) -> Interval:
-    z = normal_ppf(0.5 + conf / 2.0)
+    """Wilson score interval for a proportion ``phat`` observed over ``n`` trials.
+
+    With ``z = z_(1-(1-conf)/2)``: ``center = (p + z^2/(2n)) / (1 + z^2/n)``,
+    ``half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2))``; never zero width for
+    ``n >= 1`` (3/3 gives ``(0.4385, 1)``). References: Wilson (1927), JASA
+    22:209-212; Brown, Cai & DasGupta (2001), Statistical Science 16:101-133.
+    """
+    z = _normal_ppf(0.5 + conf / 2.0)
     z2n = z * z / n
     denom = 1.0 + z2n
     center = (phat + z2n / 2.0) / denom
     half = z / denom * math.sqrt(phat * (1.0 - phat) / n + z2n / (4.0 * n))
     lo = 0.0 if phat <= 0.0 else max(0.0, center - half)
     hi = 1.0 if phat >= 1.0 else min(1.0, center + half)
-    return Interval(lo, hi)
-
-
-def wilson_interval(k: int, n: int, conf: float = 0.95) -> Interval:
-    """Wilson score interval for a binomial proportion ``k/n``.
-
-    With ``p = k/n`` and ``z = z_(1-(1-conf)/2)``::
-
-        center = (p + z^2/(2n)) / (1 + z^2/n)
-        half   = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/(4n^2))
-
-    The interval ``center -/+ half`` never has zero width for ``n >= 1``: 0/3 gives
-    ``(0, 0.5615)``, 3/3 gives ``(0.4385, 1)``. ``n = 0`` gives ``(0, 1)``.
-    References: Wilson (1927), JASA 22:209-212; Brown, Cai & DasGupta (2001),
-    Statistical Science 16:101-133 (recommended for small n).
-    """
-    k, n = _check_counts(k, n)
-    _check_conf(conf)
-    if n == 0:
-        return Interval(0.0, 1.0)
-    return _wilson_from_phat(k / n, n, conf)
-
-
-def clopper_pearson_interval(k: int, n: int, conf: float = 0.95) -> Interval:
-    """Clopper-Pearson "exact" interval for a binomial proportion ``k/n``.
-
-    With ``alpha = 1 - conf`` and ``Beta^-1`` the beta quantile (:func:`betaincinv`)::
-
-        lo = Beta^-1(alpha/2;     k,     n - k + 1)   (0 when k = 0)
-        hi = Beta^-1(1 - alpha/2; k + 1, n - k)       (1 when k = n)
-
-    Guaranteed coverage >= conf (conservative). 0/3 gives ``(0, 0.7076)``;
-    ``n = 0`` gives ``(0, 1)``. Reference: Clopper & Pearson (1934), Biometrika
-    26:404-413.
-    """
-    k, n = _check_counts(k, n)
-    _check_conf(conf)
-    if n == 0:
-        return Interval(0.0, 1.0)
-    alpha = 1.0 - conf
-    lo = 0.0 if k == 0 else betaincinv(k, n - k + 1, alpha / 2.0)
-    hi = 1.0 if k == n else betaincinv(k + 1, n - k, 1.0 - alpha / 2.0)
     return Interval(lo, hi)
 
 
@@ -184,7 +145,7 @@ def _bounded_mean_interval(
     n = len(xs)
     mean, sd = _mean_sd(xs)
     if n >= 2 and sd > 0.0:
-        half = t_ppf(0.5 + conf / 2.0, n - 1) * sd / math.sqrt(n)
+        half = _t_ppf(0.5 + conf / 2.0, n - 1) * sd / math.sqrt(n)
         return (
             MeanInterval(mean, max(lo_bound, mean - half), min(hi_bound, mean + half)),
             sd,
@@ -223,35 +184,6 @@ def mean_interval(
     if not xs:
         return MeanInterval(math.nan, float(lo_bound), float(hi_bound))
     return _bounded_mean_interval(xs, float(lo_bound), float(hi_bound), conf)[0]
-
-
-def bootstrap_mean_interval(
-    scores: Sequence[float], conf: float = 0.95, n_resamples: int = 10_000, seed: int = 0
-) -> MeanInterval:
-    """Percentile bootstrap interval for the mean; deterministic for a given ``seed``.
-
-    Draws ``n_resamples`` resamples of size ``n`` with replacement
-    (``numpy.random.default_rng(seed)``) and returns the ``alpha/2`` and
-    ``1 - alpha/2`` quantiles of the resampled means (Efron & Tibshirani 1993,
-    *An Introduction to the Bootstrap*, ch. 13).
-
-    Caution: with 3-5 seeds the percentile bootstrap is too narrow (there are only
-    10 distinct resamples of 3 values, and it ignores the t correction), and it has
-    zero width when all scores are equal. Prefer :func:`mean_interval` for reports;
-    this is here for larger samples and cross-checks. Empty input raises ValueError.
-    """
-    _check_conf(conf)
-    xs = np.asarray(_as_floats(scores, "scores"), dtype=float)
-    if xs.size == 0:
-        raise ValueError("bootstrap_mean_interval needs at least one score")
-    if n_resamples < 1:
-        raise ValueError("n_resamples must be >= 1")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, xs.size, size=(n_resamples, xs.size))
-    means = xs[idx].mean(axis=1)
-    alpha = 1.0 - conf
-    lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return MeanInterval(float(xs.mean()), float(lo), float(hi))
 
 
 # --------------------------------------------------------------------------- exact tests
@@ -293,18 +225,6 @@ def mcnemar_exact(b: int, c: int) -> float:
     if b < 0 or c < 0:
         raise ValueError("b and c must be >= 0")
     return _binom_half_two_sided(b, b + c)
-
-
-def discordant_pairs(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> tuple[int, int]:
-    """``(b, c)`` for :func:`mcnemar_exact` from paired pass/fail outcomes.
-
-    ``b`` counts pairs where A passed and B failed, ``c`` where A failed and B passed.
-    """
-    if len(a_pass) != len(b_pass):
-        raise ValueError(f"paired lists differ in length: {len(a_pass)} vs {len(b_pass)}")
-    b = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
-    c = sum(1 for x, y in zip(a_pass, b_pass) if y and not x)
-    return b, c
 
 
 def _sign_flip_sums(d: np.ndarray) -> np.ndarray:
@@ -488,26 +408,7 @@ def _z_sum(alpha: float, power: float) -> float:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if not (0.0 < power < 1.0):
         raise ValueError(f"power must be in (0, 1), got {power}")
-    return normal_ppf(1.0 - alpha / 2.0) + normal_ppf(power)
-
-
-def min_detectable_difference(
-    sd_diff: float, n: int, alpha: float = 0.05, power: float = 0.8
-) -> float:
-    """Smallest true mean difference a two-sided paired test detects with ``power``.
-
-    Normal approximation to the paired t-test:
-    ``delta = (z_(1-alpha/2) + z_power) * sd_diff / sqrt(n)``, i.e. 2.80 standard
-    errors at the defaults. It ignores the t distribution's heavier tails, so for
-    very small ``n`` the true detectable difference is larger. Reference: Chow,
-    Shao & Wang (2008), *Sample Size Calculations in Clinical Research*, 2nd ed.,
-    section 3.1.
-    """
-    if sd_diff < 0:
-        raise ValueError("sd_diff must be >= 0")
-    if operator.index(n) < 1:
-        raise ValueError("n must be >= 1")
-    return _z_sum(alpha, power) * sd_diff / math.sqrt(n)
+    return _normal_ppf(1.0 - alpha / 2.0) + _normal_ppf(power)
 
 
 def seeds_needed(sd_diff: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
@@ -515,7 +416,7 @@ def seeds_needed(sd_diff: float, delta: float, alpha: float = 0.05, power: float
 
     ``n = ceil(((z_(1-alpha/2) + z_power) * sd_diff / delta)^2)``, at least 2 (a paired
     t-test needs two differences). At the defaults ``(z sum)^2 = 7.85``, so
-    ``sd_diff = delta`` needs 8. Like :func:`min_detectable_difference` this
+    ``sd_diff = delta`` needs 8. Being a normal approximation, it
     underestimates slightly for small ``n``. Reference: Chow, Shao & Wang (2008),
     section 3.1.
     """

@@ -15,27 +15,16 @@ import numpy as np
 import pytest
 
 from harness.stats import (
-    Interval,
     MeanInterval,
     PairedResult,
-    betainc,
-    betaincinv,
-    bootstrap_mean_interval,
-    clopper_pearson_interval,
-    discordant_pairs,
     mcnemar_exact,
     mean_interval,
-    min_detectable_difference,
-    normal_ppf,
     paired_comparison,
     paired_permutation_test,
     pass_at_k,
     seeds_needed,
     sign_test,
-    t_cdf,
-    t_ppf,
     verdict,
-    wilson_interval,
 )
 
 Z975 = 1.959963984540054
@@ -64,149 +53,44 @@ def brute_force_permutation_p(d: list[float]) -> float:
     return hits / 2 ** len(d)
 
 
-# --------------------------------------------------------------------------- special functions
+# --------------------------------------------------------------------------- the Wilson fallback
 
 
-class TestSpecialFunctions:
-    @pytest.mark.parametrize(
-        ("p", "df", "expected"),
-        [
-            (0.975, 1, 12.706204736),
-            (0.975, 2, 4.302652730),
-            (0.975, 4, 2.776445105),
-            (0.995, 3, 5.840909310),
-            (0.95, 10, 1.812461123),
-            (0.025, 2, -4.302652730),
-        ],
-    )
-    def test_t_ppf_known_values(self, p: float, df: int, expected: float) -> None:
-        assert t_ppf(p, df) == pytest.approx(expected, abs=1e-8)
-
-    def test_t_ppf_median_and_cdf_roundtrip(self) -> None:
-        assert t_ppf(0.5, 3) == 0.0
-        for df in (1, 2, 5, 30):
-            for p in (0.01, 0.2, 0.7, 0.975):
-                assert t_cdf(t_ppf(p, df), df) == pytest.approx(p, abs=1e-12)
-
-    def test_t_df1_is_cauchy(self) -> None:
-        # t with 1 df is Cauchy: quantile tan(pi (p - 1/2)).
-        for p in (0.6, 0.9, 0.99):
-            assert t_ppf(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-10)
-
-    def test_betainc_closed_forms(self) -> None:
-        # I_x(a, 1) = x^a ; I_x(1, b) = 1 - (1-x)^b ; I_x(a, b) + I_(1-x)(b, a) = 1
-        for x in (0.01, 0.3, 0.77):
-            assert betainc(2.5, 1, x) == pytest.approx(x**2.5, rel=1e-12)
-            assert betainc(1, 3, x) == pytest.approx(1 - (1 - x) ** 3, rel=1e-12)
-            assert betainc(2, 5, x) + betainc(5, 2, 1 - x) == pytest.approx(1.0, abs=1e-14)
-        assert betainc(2, 3, 0.0) == 0.0 and betainc(2, 3, 1.0) == 1.0
-
-    def test_betaincinv_closed_forms(self) -> None:
-        # Beta(1, n) quantile: 1 - (1-p)^(1/n); Beta(n, 1) quantile: p^(1/n).
-        for n in (1, 3, 10):
-            for p in (0.025, 0.5, 0.975):
-                assert betaincinv(1, n, p) == pytest.approx(1 - (1 - p) ** (1 / n), abs=1e-12)
-                assert betaincinv(n, 1, p) == pytest.approx(p ** (1 / n), abs=1e-12)
-        assert betaincinv(2, 2, 0.0) == 0.0 and betaincinv(2, 2, 1.0) == 1.0
-
-    def test_normal_ppf(self) -> None:
-        assert normal_ppf(0.975) == pytest.approx(Z975, abs=1e-12)
-        assert normal_ppf(0.8) == pytest.approx(0.8416212335729143, abs=1e-12)
-
-    def test_bad_arguments(self) -> None:
-        with pytest.raises(ValueError):
-            betainc(0, 1, 0.5)
-        with pytest.raises(ValueError):
-            betaincinv(1, 1, 1.5)
-        with pytest.raises(ValueError):
-            t_ppf(1.0, 3)
-
-    def test_against_scipy(self) -> None:
-        stats = _scipy()
-        special = pytest.importorskip("scipy.special")
-        xs = np.array([1e-6, 0.01, 0.3, 0.5, 0.9, 0.999])
-        ps = np.array([1e-12, 1e-6, 0.025, 0.3, 0.5, 0.975, 0.999999, 1 - 1e-12])
-        for a in (0.1, 0.5, 1, 2, 3.5, 20, 150):
-            for b in (0.1, 0.5, 1, 4, 30, 300):
-                ours = [betainc(a, b, x) for x in xs]
-                assert ours == pytest.approx(special.betainc(a, b, xs), abs=1e-12)
-                ours = [betaincinv(a, b, p) for p in ps]
-                assert ours == pytest.approx(special.betaincinv(a, b, ps), abs=1e-9)
-        ps = np.array([0.0005, 0.025, 0.1, 0.4, 0.6, 0.9, 0.975, 0.995, 0.9995])
-        ts = np.array([-30.0, -2.0, -0.1, 0.0, 0.5, 4.3, 100.0])
-        for df in (1, 2, 3, 4, 5, 7, 10, 29, 100, 1000):
-            assert [t_ppf(p, df) for p in ps] == pytest.approx(stats.t.ppf(ps, df), rel=1e-9)
-            assert [t_cdf(t, df) for t in ts] == pytest.approx(stats.t.cdf(ts, df), abs=1e-12)
+def wilson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval of k/n, through the public function that uses it: the
+    fallback of mean_interval on n equal scores of k/n in [0, 1]."""
+    _, lo, hi = mean_interval([k / n] * n, 0, 1, conf)
+    return lo, hi
 
 
-# --------------------------------------------------------------------------- rates
+class TestWilsonFallback:
+    def test_known_values(self) -> None:
+        assert wilson(0, 10) == pytest.approx((0.0, 0.277533), abs=1e-6)
+        assert wilson(3, 3) == pytest.approx((0.438503, 1.0), abs=1e-6)
+        assert wilson(0, 3) == pytest.approx((0.0, 0.561497), abs=1e-6)
+        assert wilson(1, 3) == pytest.approx((0.061492, 0.792340), abs=1e-6)
+        assert wilson(5, 10) == pytest.approx((0.236593, 0.763407), abs=1e-6)
 
-
-class TestRateIntervals:
-    def test_wilson_known_values(self) -> None:
-        assert wilson_interval(0, 10) == pytest.approx((0.0, 0.277533), abs=1e-6)
-        assert wilson_interval(3, 3) == pytest.approx((0.438503, 1.0), abs=1e-6)
-        assert wilson_interval(0, 3) == pytest.approx((0.0, 0.561497), abs=1e-6)
-        assert wilson_interval(1, 3) == pytest.approx((0.061492, 0.792340), abs=1e-6)
-        assert wilson_interval(5, 10) == pytest.approx((0.236593, 0.763407), abs=1e-6)
-
-    def test_wilson_matches_hand_formula(self) -> None:
+    def test_matches_hand_formula(self) -> None:
         for n in range(1, 25):
             for k in range(n + 1):
-                assert wilson_interval(k, n) == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
+                assert wilson(k, n) == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
         z90 = 1.6448536269514722
-        assert wilson_interval(2, 7, conf=0.9) == pytest.approx(wilson_by_hand(2, 7, z90), abs=1e-12)
+        assert wilson(2, 7, conf=0.9) == pytest.approx(wilson_by_hand(2, 7, z90), abs=1e-12)
 
-    def test_clopper_pearson_known_values(self) -> None:
-        assert clopper_pearson_interval(0, 3) == pytest.approx((0.0, 0.707598), abs=1e-6)
-        assert clopper_pearson_interval(3, 3) == pytest.approx((0.292402, 1.0), abs=1e-6)
-        assert clopper_pearson_interval(1, 3) == pytest.approx((0.008404, 0.905701), abs=1e-6)
-        # 0/n upper bound is 1 - (alpha/2)^(1/n) exactly.
-        for n in (1, 3, 10, 50):
-            assert clopper_pearson_interval(0, n)[1] == pytest.approx(1 - 0.025 ** (1 / n), abs=1e-12)
-
-    def test_clopper_pearson_against_scipy(self) -> None:
-        stats = _scipy()
-        for n in range(1, 21):
-            k = np.arange(n + 1)
-            with np.errstate(all="ignore"):
-                exp_lo = np.where(k == 0, 0.0, stats.beta.ppf(0.025, k, n - k + 1))
-                exp_hi = np.where(k == n, 1.0, stats.beta.ppf(0.975, k + 1, n - k))
-            for i in range(n + 1):
-                assert clopper_pearson_interval(i, n) == pytest.approx((exp_lo[i], exp_hi[i]), abs=1e-9)
-        # scipy's own exact binomial CI, spot-checked
-        for kk, n in ((0, 3), (1, 3), (7, 12)):
-            ci = stats.binomtest(kk, n).proportion_ci(0.95, method="exact")
-            assert clopper_pearson_interval(kk, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
-        assert clopper_pearson_interval(2, 9, conf=0.8) == pytest.approx(
-            (stats.beta.ppf(0.1, 2, 8), stats.beta.ppf(0.9, 3, 7)), abs=1e-9
-        )
-
-    @pytest.mark.parametrize("fn", [wilson_interval, clopper_pearson_interval])
-    def test_edges_never_collapse(self, fn) -> None:
-        assert fn(0, 0) == (0.0, 1.0)
+    def test_edges_never_collapse(self) -> None:
         for n in range(1, 12):
             for k in range(n + 1):
-                lo, hi = fn(k, n)
+                lo, hi = wilson(k, n)
                 assert 0.0 <= lo < hi <= 1.0
-                assert lo <= k / n <= hi
-            assert fn(0, n)[0] == 0.0 and fn(n, n)[1] == 1.0
-        assert fn(1, 1)[0] > 0.0 and fn(0, 1)[1] < 1.0
-        assert isinstance(fn(1, 2), Interval)
+                assert lo <= k / n + 1e-12 and k / n - 1e-12 <= hi
+            assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
 
     def test_zero_of_three_vs_three_of_three(self) -> None:
-        lo0, hi0 = wilson_interval(0, 3)
-        lo3, hi3 = wilson_interval(3, 3)
+        lo0, hi0 = wilson(0, 3)
+        lo3, hi3 = wilson(3, 3)
         assert hi0 == pytest.approx(1 - lo3, abs=1e-15)  # symmetry
         assert hi0 > lo3  # 3 seeds cannot separate 0% from 100% at 95%
-        assert clopper_pearson_interval(0, 3)[1] > clopper_pearson_interval(3, 3)[0]
-
-    def test_bad_counts(self) -> None:
-        for k, n in ((4, 3), (-1, 3), (0, -1)):
-            with pytest.raises(ValueError):
-                wilson_interval(k, n)
-        with pytest.raises(ValueError):
-            clopper_pearson_interval(1, 2, conf=1.0)
 
 
 # --------------------------------------------------------------------------- means
@@ -271,27 +155,6 @@ class TestMeanInterval:
             assert (m, lo, hi) == pytest.approx((x.mean(), *exp), abs=1e-9)
 
 
-class TestBootstrap:
-    def test_deterministic_and_matches_numpy_recipe(self) -> None:
-        scores = [3.0, 7.5, 9.0, 12.0, 15.0]
-        r1 = bootstrap_mean_interval(scores, 0.95, n_resamples=2000, seed=7)
-        r2 = bootstrap_mean_interval(scores, 0.95, n_resamples=2000, seed=7)
-        assert r1 == r2
-        rng = np.random.default_rng(7)
-        x = np.array(scores)
-        means = x[rng.integers(0, 5, size=(2000, 5))].mean(axis=1)
-        assert r1 == pytest.approx((9.3, *np.quantile(means, [0.025, 0.975])), abs=1e-12)
-        assert r1.lo < r1.mean < r1.hi
-        other = bootstrap_mean_interval([3.0, 7.1, 9.4, 12.2, 14.9], 0.95, n_resamples=50, seed=8)
-        assert other != bootstrap_mean_interval([3.0, 7.1, 9.4, 12.2, 14.9], 0.95, n_resamples=50, seed=9)
-
-    def test_edges(self) -> None:
-        assert bootstrap_mean_interval([4, 4, 4]) == (4.0, 4.0, 4.0)  # documented collapse
-        assert bootstrap_mean_interval([5]) == (5.0, 5.0, 5.0)
-        with pytest.raises(ValueError):
-            bootstrap_mean_interval([])
-
-
 # --------------------------------------------------------------------------- exact tests
 
 
@@ -317,15 +180,6 @@ class TestExactTests:
                 expected = stats.binomtest(k, m, 0.5).pvalue
                 assert sign_test(k, m - k) == pytest.approx(expected, rel=1e-12)
                 assert mcnemar_exact(k, m - k) == pytest.approx(expected, rel=1e-12)
-
-    def test_discordant_pairs(self) -> None:
-        a = [True, True, False, False, True, True]
-        b = [True, False, True, False, False, False]
-        assert discordant_pairs(a, b) == (3, 1)
-        assert mcnemar_exact(*discordant_pairs([True] * 6, [False] * 6)) == 0.03125
-        assert discordant_pairs([], []) == (0, 0)
-        with pytest.raises(ValueError):
-            discordant_pairs([True], [])
 
     def test_permutation_known_and_brute_force(self) -> None:
         assert paired_permutation_test([1, 2, 3]) == (0.25, True)
@@ -485,22 +339,20 @@ class TestPassAtK:
 
 class TestPlanning:
     def test_known(self) -> None:
-        zsum = 1.959963984540054 + 0.8416212335729143  # 2.801585
-        assert min_detectable_difference(1.0, 8) == pytest.approx(zsum / math.sqrt(8), abs=1e-12)
-        assert min_detectable_difference(2.0, 4) == pytest.approx(zsum, abs=1e-12)
         assert seeds_needed(1.0, 1.0) == 8  # 7.849
         assert seeds_needed(2.0, 1.0) == 32  # 31.40
         assert seeds_needed(0.0, 1.0) == 2
         assert seeds_needed(1.0, 1.0, alpha=0.01, power=0.9) == 15  # (2.5758 + 1.2816)^2 = 14.88
-        # inverse of each other
+        # the smallest n whose normal-approximation detectable difference is at most delta
+        zsum = 1.959963984540054 + 0.8416212335729143  # 2.801585
         n = seeds_needed(3.0, 1.5)
-        assert min_detectable_difference(3.0, n) <= 1.5 < min_detectable_difference(3.0, n - 1)
+        assert zsum * 3.0 / math.sqrt(n) <= 1.5 < zsum * 3.0 / math.sqrt(n - 1)
 
     def test_rejects_bad(self) -> None:
         with pytest.raises(ValueError):
             seeds_needed(1.0, 0.0)
         with pytest.raises(ValueError):
-            min_detectable_difference(-1.0, 3)
+            seeds_needed(-1.0, 1.0)
         with pytest.raises(ValueError):
             seeds_needed(1.0, 1.0, power=1.0)
 

@@ -35,7 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness import proc, sandbox
+from harness import exampkg, proc, sandbox
 from harness.checkkit import CheckContext, CheckResult
 from harness.gotool import BuildResult, BuildStatus
 
@@ -114,17 +114,33 @@ class Channel:
         self.send({"event": "check", "result": result.to_json()})
 
 
+def probe(exam_root: str) -> int:
+    """``--probe EXAM_DIR``: import the exam's checks.py (in this child process,
+    never in the sweep's) and check it against the manifest; prints the reason and
+    exits 1 when it is broken."""
+    from harness.errors import SweepError
+    from harness.exams import load_exam
+
+    try:
+        exampkg.load_checks(load_exam(Path(exam_root)))
+    except SweepError as e:
+        print(e.message)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     from harness.exams import load_exam
-    from harness.grading import load_checks_module
 
+    if argv[:1] == ["--probe"]:
+        return probe(argv[1])
     _non_dumpable()
     spec = json.loads(sys.stdin.read())
     sys.stdin.close()
     chan = Channel(int(spec.pop("result_fd")), str(spec.pop("nonce")))
     try:
         exam = load_exam(Path(spec["exam_root"]))
-        module = load_checks_module(exam)
+        module = exampkg.load_checks(exam)
         ctx = context_from(spec)
         ctx.on_start = chan.program_started
         ctx.on_result = chan.check

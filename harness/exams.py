@@ -88,6 +88,19 @@ class Variant(_Strict):
     why: str = Field(min_length=1)
 
 
+class CheckDecl(_Strict):
+    """One check of a ``checks`` exam's task, declared in exam.toml (``[[tasks.checks]]``)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.\-]*$")
+    points: float = Field(gt=0)
+
+
+# The stdio grader's fixed checks: "build" and "runs" (1 point each), then one
+# "case:<name>" per hidden case sharing the rest of the task's points.
+STDIO_BUILD_POINTS = 1.0
+STDIO_RUNS_POINTS = 1.0
+
+
 class Task(_Strict):
     id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     title: str = ""
@@ -99,6 +112,16 @@ class Task(_Strict):
     cases: list[Case] = []
     variants: list[Variant] = []
     baseline: Variant | None = None    # e.g. the unmodified starter, with its known score
+    checks: list[CheckDecl] = []       # a checks exam's checks, in report order (the fixed denominator)
+
+    def declared_checks(self, grader: str) -> list[tuple[str, float]]:
+        """The task's checks and their points, in report order: what every grade of
+        it has, whatever the answer (the fixed denominator)."""
+        if grader == "stdio":
+            per_case = (self.points - STDIO_BUILD_POINTS - STDIO_RUNS_POINTS) / len(self.cases)
+            return [("build", STDIO_BUILD_POINTS), ("runs", STDIO_RUNS_POINTS)] + [
+                (f"case:{c.name}", per_case) for c in self.cases]
+        return [(c.name, float(c.points)) for c in self.checks]
 
 
 class Manifest(_Strict):
@@ -119,6 +142,21 @@ class Manifest(_Strict):
         if dup:
             raise ValueError(f"duplicate task id(s): {', '.join(sorted(dup))}")
         return tasks
+
+    @model_validator(mode="after")
+    def _checks_declared(self) -> Manifest:
+        if self.grader != "stdio":
+            for i, t in enumerate(self.tasks):
+                if not t.checks:
+                    raise ValueError(f"tasks[{i}].checks is empty (a {self.grader} task declares its checks and "
+                                     "their points: [[tasks.checks]] name = ..., points = ...)")
+                names = [c.name for c in t.checks]
+                if len(set(names)) != len(names):
+                    raise ValueError(f"tasks[{i}].checks has duplicate names")
+                total = round(sum(c.points for c in t.checks), 6)
+                if total != round(t.points, 6):
+                    raise ValueError(f"tasks[{i}].checks add up to {total:g} points but the task has {t.points:g}")
+        return self
 
     @model_validator(mode="after")
     def _stdio_needs_cases(self) -> Manifest:
@@ -324,19 +362,19 @@ def _check_files(exam: Exam, manifest_path: Path) -> None:
                 )
         if t.baseline is not None:
             need(t.baseline.file, f"tasks[{i}].baseline.file")
-        if exam.manifest.grader == "stdio":
-            known = {"build", "runs", *(f"case:{c.name}" for c in t.cases)}
-            per_case = (t.points - 2) / len(t.cases)
-            pts = {"build": 1.0, "runs": 1.0, **{f"case:{c.name}": per_case for c in t.cases}}
-            for j, v in enumerate(t.variants):
-                unknown = sorted(set(v.fail) - known)
-                if unknown:
-                    raise ExamError(f"exam '{exam.id}': tasks[{i}].variants[{j}].fail names unknown "
-                                    f"check(s) {', '.join(unknown)} ({manifest_path})")
-                want = round(t.points - sum(pts[n] for n in set(v.fail)), 6)
-                if round(v.points, 6) != want:
-                    raise ExamError(f"exam '{exam.id}': tasks[{i}].variants[{j}].points is {v.points:g} but "
-                                    f"failing {', '.join(v.fail) or 'nothing'} leaves {want:g} ({manifest_path})")
+        # every kind: a variant fails named checks, and its points are what the others give
+        pts = dict(t.declared_checks(exam.manifest.grader))
+        named = [(f"variants[{j}]", v) for j, v in enumerate(t.variants)]
+        named += [("baseline", t.baseline)] if t.baseline is not None else []
+        for where, v in named:
+            unknown = sorted(set(v.fail) - set(pts))
+            if unknown:
+                raise ExamError(f"exam '{exam.id}': tasks[{i}].{where}.fail names unknown "
+                                f"check(s) {', '.join(unknown)} ({manifest_path})")
+            want = round(t.points - sum(pts[n] for n in set(v.fail)), 6)
+            if round(v.points, 6) != want:
+                raise ExamError(f"exam '{exam.id}': tasks[{i}].{where}.points is {v.points:g} but "
+                                f"failing {', '.join(v.fail) or 'nothing'} leaves {want:g} ({manifest_path})")
     if exam.manifest.grader == "checks" and not (exam.root / "checks.py").is_file():
         raise ExamError(f"exam '{exam.id}': grader = \"checks\" needs checks.py in {exam.root}")
 

@@ -494,11 +494,10 @@ def check_graders(exams: list[Exam]) -> None:
     """Load each exam's grader and check it, so that a broken one (a checks.py that
     fails to import, or lacks CHECKS / run_checks, or whose points do not add up)
     is an ExamError before any request, not after every cell was generated."""
-    from harness.grading import load_checks_module
+    from harness.grading import grader_for
 
     for exam in exams:
-        if exam.manifest.grader != "stdio":
-            load_checks_module(exam)
+        grader_for(exam).preflight(exam)
 
 
 def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:

@@ -83,6 +83,7 @@ def make_checks_exam(root: Path, *, checks_py: str = CHECKS_PY, limits: str = ""
         prompt = "prompts/ok.md.j2"
         points = 2
         reference = "reference.go"
+        checks = [{ name = "prints_ok", points = 1 }, { name = "second_run_ok", points = 1 }]
         """))
     return load_exam(d)
 

@@ -47,6 +47,7 @@ def make_checks_exam(root: Path) -> Exam:
         prompt = "prompts/hello.md.j2"
         points = 1
         reference = "reference.go"
+        checks = [{ name = "runs", points = 1 }]
     """))
     return load_exam(d)
 

@@ -293,14 +293,15 @@ def _checks_exam(root: Path, checks_py: str) -> Path:
         prompt = "prompts/t.md.j2"
         points = 2
         reference = "reference.go"
+        checks = [{ name = "a", points = 2 }]
     """))
     return d
 
 
 @pytest.mark.parametrize("checks_py, needle", [
     ("import no_such_module_here\n", "fails to import: ModuleNotFoundError"),
-    ("CHECKS = [('a', 2.0)]\n", "must define CHECKS and run_checks(ctx)"),
-    ("CHECKS = [('a', 1.0)]\ndef run_checks(ctx):\n    return {}\n", "sum to 1.0 points"),
+    ("CHECKS = [('a', 2.0)]\n", "must define run_checks(ctx)"),
+    ("CHECKS = [('a', 1.0)]\ndef run_checks(ctx):\n    return {}\n", "differ from task 't' checks in exam.toml"),
 ])
 def test_a_broken_checks_exam_stops_the_sweep_before_any_request(tmp_path, checks_py, needle):
     d = _checks_exam(tmp_path / "exams", checks_py)

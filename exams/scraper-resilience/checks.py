@@ -6,45 +6,19 @@ check requires, and why its thresholds hold on a loaded machine, is in
 docs/exams/scraper-resilience.md; the scenario steps are in scenario.py.
 """
 
-import hashlib
-import importlib.util
 import signal
-import sys
 import threading
 import time
 import traceback
-import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from harness import proc
 from harness.checkkit import CheckContext, CheckResult, CheckStatus
 from mock_server.metrics import AttemptOutcome, Hold, MetricsMock, SinkMode
 
-_HERE = Path(__file__).resolve().parent
+from . import eviction, flagmap, scenario  # the exam is imported as a package (harness.exampkg)
 
-
-def _sibling(name: str) -> types.ModuleType:
-    """Load ``<name>.py`` next to this file (checks.py is loaded by path, not as a
-    package), keyed by content so an edited file is never served stale."""
-    path = _HERE / f"{name}.py"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    full = f"_sweep_scraper_resilience_{name}_{digest}"
-    if full in sys.modules:
-        return sys.modules[full]
-    spec = importlib.util.spec_from_file_location(full, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[full] = module  # dataclasses need their module registered
-    spec.loader.exec_module(module)
-    return module
-
-
-flagmap = _sibling("flagmap")
-eviction = _sibling("eviction")
-scenario = _sibling("scenario")
-scenario.flagmap = flagmap
 Run = scenario.Run
 CheckFailed = scenario.CheckFailed
 Role = flagmap.Role
@@ -101,6 +75,8 @@ def run_checks(ctx: CheckContext) -> list[CheckResult]:
             out = CheckResult(name, CheckStatus.ERROR, 0.0, 1.0, f"grader error: {tb}")
         with lock:
             timings[name] = round(time.monotonic() - started, 3)
+        if out.status is not CheckStatus.ERROR:
+            ctx.report(out)   # final: kept even if a program later kills the driver
         return out
 
     with ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="check") as pool:

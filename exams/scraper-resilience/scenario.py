@@ -31,8 +31,7 @@ from harness import proc
 from harness.checkkit import CheckContext, env_flag
 from mock_server.metrics import MetricsMock, SinkMode
 
-# The module is loaded by path (see checks.py), so it receives its siblings.
-flagmap: Any = None
+from . import flagmap
 
 TIME_SCALE = env_flag("SWEEP_CHECK_TIME_SCALE", 1.0)   # stretches wall-clock deadlines only
 INTERVAL_S = 0.025          # scrape interval of most checks

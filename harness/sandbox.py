@@ -333,7 +333,7 @@ class Sandbox:
             if share_net:
                 cmd.append("--share-net")
             if role is not Role.DRIVER:
-                cmd.append("--disable-userns")
+                cmd += ["--unshare-user", "--disable-userns"]   # no nested sandboxes from model code
         cmd += ["--die-with-parent", "--new-session", "--clearenv"]
         for k, v in env.items():
             cmd += ["--setenv", k, v]

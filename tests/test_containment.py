@@ -521,3 +521,34 @@ def test_terminal_escapes_in_program_output_never_reach_the_user(tmp_path, toolc
     text = g.explanation + "".join(c.detail for c in g.checks)
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b" in g.check("case:plain").detail
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="simulates an ordinary user with setpriv, which needs root")
+def test_an_ordinary_users_sandboxes_start_and_hold(monkeypatch, tmp_path):
+    """The wrapping an ordinary user gets (bwrap without root: a user namespace of
+    its own), run here as uid 60001: every role starts; model code cannot create
+    user namespaces of its own; only the check driver can (for its programs)."""
+    import dataclasses
+    import subprocess
+
+    monkeypatch.setenv("SWEEP_ISOLATION", "bwrap")
+    sandbox.reset()
+    try:
+        box = sandbox.current()
+    except ConfigError as e:
+        pytest.skip(f"bwrap not available here: {e}")
+    finally:
+        sandbox.reset()
+    user_box = dataclasses.replace(box, as_root=False)
+    script = ("id -u; if unshare -U true 2>/dev/null; then echo NESTED-USERNS; fi; "
+              "if [ -w /proc/sys/kernel/core_pattern ]; then echo CORE-PATTERN-WRITABLE; fi; echo done")
+    cwd = tmp_path / "cwd"
+    for role in sandbox.Role:
+        argv, _ = user_box.wrap(["/bin/sh", "-c", script], env={"PATH": "/usr/bin:/bin"}, cwd=cwd, private=[cwd],
+                                role=role)
+        r = subprocess.run(["setpriv", "--reuid=60001", "--regid=60001", "--clear-groups", "--", *argv],
+                           capture_output=True, text=True, timeout=60)
+        out = r.stdout.split()
+        assert r.returncode == 0 and out[0] == "60001" and out[-1] == "done", (role, r.stdout, r.stderr)
+        assert "CORE-PATTERN-WRITABLE" not in out
+        assert ("NESTED-USERNS" in out) == (role is sandbox.Role.DRIVER), (role, r.stdout)

@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,8 +22,8 @@ import click
 from harness.errors import ConfigError, SweepError
 
 if TYPE_CHECKING:
-    from harness.exams import Exam
-    from harness.gotool import Toolchain
+    from harness.events import Event
+    from harness.runner import SweepSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,49 +72,37 @@ class Progress:
             self._raw("\r\x1b[2K")
             self._shown = False
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         with self._lock:
             self._render(event)
 
-    def _render(self, event: Any) -> None:
+    def _render(self, event: Event) -> None:
+        from harness.events import EventKind
+        from harness.progress import points
+
         if self.live:
             self.status.update(event)
         where = event.key.label() + ": " if event.key else ""
-        if event.kind == "error":
+        if event.kind is EventKind.ERROR:
             self._line(f"  ! {where}{event.message}")
-        elif event.kind == "warning":
+        elif event.kind is EventKind.WARNING:
             self._line(f"  warning: {where}{event.message}")
+        elif event.kind is EventKind.NOTICE:
+            self._line(event.message)
         elif self.quiet:
             return
-        elif event.kind == "info":
+        elif event.kind is EventKind.INFO:
             self._line(event.message)
         elif self.live:
             pass  # shown by the status line
-        elif event.kind == "generated":
-            _err(f"[{event.done}/{event.total}] {event.key.label()}: answer {event.outcome}")
-        elif event.kind == "graded":
-            _err(f"      graded {event.key.label()}: {event.outcome}, {event.message}")
-        elif event.kind == "skip":
-            _err(f"[{event.done}/{event.total}] {event.key.label()}: already stored, skipped")
+        elif event.kind is EventKind.GENERATED:
+            _err(f"[{event.done}/{event.total}] {where}answer {event.outcome}")
+        elif event.kind is EventKind.GRADED:
+            _err(f"      graded {where.removesuffix(': ')}: {event.outcome}, {points(event)} {event.message}")
+        elif event.kind is EventKind.SKIP:
+            _err(f"[{event.done}/{event.total}] {where}already stored, skipped")
         if self.live:
             self._redraw()
-
-
-def _toolchain(progress: bool = True, exams: Sequence[Exam] | None = None) -> Toolchain:
-    """The Go toolchain, its standard library compiled once; the -race one too only when
-    one of ``exams`` builds with -race (None: any exam might)."""
-    from harness import gotool
-
-    tc = gotool.resolve()
-    race = tc.race_available() and (exams is None or any(_builds_with_race(e) for e in exams))
-    if not tc.is_prewarmed(race=race):
-        tc.prewarm(race=race, progress=_err if progress else None)
-    return tc
-
-
-def _builds_with_race(exam: Exam) -> bool:
-    """Whether grading this exam also builds answers with -race (harness.grading: checks tasks with race)."""
-    return exam.manifest.grader != "stdio" and any(t.race for t in exam.tasks)
 
 
 # -- the CLI --------------------------------------------------------------------
@@ -241,7 +229,9 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
             if server is not None:
                 server.stop()                    # also on errors and Ctrl-C; nothing is left running
     if local:                                    # the first run a new user types ends by saying where the plots are
-        _err(f"HTML report (tables and plots): {_write_html_report(cfg.out_dir)}")
+        from harness.api import write_html_report
+
+        _err(f"HTML report (tables and plots): {write_html_report(cfg.out_dir)}")
     if not ok:
         sys.exit(1)
 
@@ -267,18 +257,6 @@ def _local_model_files(files: tuple[Path, ...], endpoint: str | None, models: tu
     return list(dict.fromkeys(found))
 
 
-def _write_html_report(directory: Path) -> Path:
-    """DIR/report.html: what `sweep report DIR --html DIR/report.html` writes."""
-    from harness import html_report, report
-
-    out = directory / "report.html"
-    try:
-        out.write_text(html_report.render(report.load(directory), source=str(directory)), encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot write {out}: {e.strerror}") from e
-    return out
-
-
 def _local_parallel(flag: int | None, config_path: Path | None) -> int:
     """Slots for the local llama-server: --parallel, else SWEEP_PARALLEL, else the sweep file's."""
     from harness.sweepfile import setting
@@ -301,44 +279,31 @@ def _local_server(local_model: Path | None, quiet: bool, parallel: int = 1) -> A
     return server
 
 
-def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False, show_report: bool = True) -> Any:
-    from harness import report, sandbox
-    from harness.client import ChatClient
-    from harness.exams import find_exam
-    from harness.runner import Sweep, check_models
-    from harness.store import Store
+def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False,
+                    show_report: bool = True) -> SweepSummary:
+    """`sweep run`: harness.api.run_sweep, its progress drawn on stderr, then the report."""
+    from harness import api, report
 
-    exams = [find_exam(e) for e in cfg.exams]
-    store = Store(cfg.out_dir)
-    tc = _toolchain(progress=True, exams=exams)
-    if not quiet:
-        _err(f"Go {tc.version} ({tc.source}: {tc.go}); results in {cfg.out_dir}")
-    _err(sandbox.current().describe())  # always: the user must know what contains the code
-    with ChatClient(cfg.endpoint, timeout_s=cfg.request_timeout_s, api_key=cfg.api_key) as client:
-        # A model id the endpoint does not serve is refused before the first request.
-        note = check_models(client, list(cfg.models), known=list((cfg.llama_swap or {}).get("models") or ()))
-        if note is not None:
-            _err(f"warning: {note}")
-        progress = Progress(quiet, live=live)
-        sweep = Sweep(cfg, store=store, exams=exams, toolchain=tc, client=client,
-                      progress=progress, command=command)
-        started = time.monotonic()
-        try:
-            summary = sweep.run()
-        finally:
-            progress.close()
-            store.close()
-    if not quiet:
-        from harness.progress import summary_line
-
-        _err(summary_line(summary, time.monotonic() - started))
+    progress = Progress(quiet, live=live)
+    try:
+        summary = api.run_sweep(cfg, progress=progress, command=command)
+    finally:
+        progress.close()
+    _render_summary(summary, quiet=quiet)
     if show_report:
         click.echo(report.markdown(report.load(cfg.out_dir)))
+    return summary
+
+
+def _render_summary(summary: SweepSummary, *, quiet: bool) -> None:
+    from harness.progress import summary_line
+
+    if not quiet:
+        _err(summary_line(summary, summary.elapsed_s))
     for e in summary.errors:
         _err(f"error: {e}")
     if summary.stopped_early:
         _err(f"error: {summary.stopped_early}; rerun the same command to resume")
-    return summary
 
 
 def _llama_swap_models(path: Path | None) -> dict[str, dict[str, Any]] | None:
@@ -437,19 +402,10 @@ def compare_cmd(directory: Path, model_a: str, model_b: str, exam_id: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print the grade as JSON.")
 def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
     """Grade one file (a .go program, or a whole model answer) and print each check."""
-    from harness.exams import find_exam
-    from harness.extract import extract_go
-    from harness.grading import grade_source
+    from harness.api import grade_file
 
-    exam = find_exam(exam_id)
-    task = exam.task(task_id)
-    text = file.read_text(encoding="utf-8", errors="replace")
-    if file.suffix != ".go":
-        ex = extract_go(text)
-        if ex.code is None:
-            raise ConfigError(f"{file} contains no Go code ({ex.note})")
-        text = ex.code
-    g = grade_source(exam, task, text, _toolchain(exams=[exam]))
+    graded = grade_file(file, exam_id, task_id, progress=Progress(quiet=True))
+    exam, task, g = graded.exam, graded.task, graded.grade
     if as_json:
         click.echo(json.dumps(g.to_json(), indent=2))
     else:
@@ -513,18 +469,15 @@ def exams_list(as_json: bool) -> None:
 def exams_validate(exam_ids: tuple[str, ...], workers: int) -> None:
     """Grade every reference (must be full marks) and known-bad variant (must score
     exactly as declared). Exits non-zero on any mismatch."""
-    from harness.exams import all_exams, find_exam
-    from harness.validate import validate_exam
+    from harness.api import validate
 
-    targets = [find_exam(e) for e in exam_ids] if exam_ids else all_exams()
-    tc = _toolchain(exams=targets)
     bad = 0
-    for exam in targets:
+    for found in validate(exam_ids, workers=workers, progress=Progress(quiet=True)):
+        exam = found.exam
         click.echo(f"{exam.id} v{exam.version} (grader {exam.grader_hash})")
-        verdicts = validate_exam(exam, tc, workers=workers)
-        for v in verdicts:
+        for v in found.verdicts:
             click.echo(("  ok   " if v.ok else "  FAIL ") + v.describe())
-        bad += sum(not v.ok for v in verdicts)
+        bad += sum(not v.ok for v in found.verdicts)
     if bad:
         _err(f"error: {bad} expectation(s) not met")
         sys.exit(1)
@@ -564,7 +517,7 @@ def mock_server_cmd(host: str, source_port: int, sink_port: int, control_port: i
 @click.option("--json", "as_json", is_flag=True)
 def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) -> None:
     """List the models an endpoint serves (GET /v1/models), and what each runs."""
-    from harness.client import ChatClient
+    from harness.api import list_models
     from harness.config import env_or
 
     endpoint = env_or(endpoint, "SWEEP_ENDPOINT")
@@ -573,8 +526,7 @@ def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) 
                           "--llama-swap-config PATH")
     ids = None
     if endpoint:
-        with ChatClient(endpoint, timeout_s=30, api_key=os.environ.get("SWEEP_API_KEY")) as client:
-            ids = client.list_models()
+        ids = list_models(endpoint, api_key=os.environ.get("SWEEP_API_KEY"))
     if llama_swap_config is None:
         click.echo(json.dumps(ids) if as_json else "\n".join(ids or []))
         return
@@ -613,17 +565,9 @@ def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) 
 @click.option("--quiet", is_flag=True)
 def regrade(directory: Path, quiet: bool) -> None:
     """Re-grade every stored answer with the current grader (no model calls)."""
-    from harness import report
-    from harness.regrade import describe, regrade_store
-    from harness.store import open_existing
+    from harness import api, report
 
-    store = open_existing(directory, write=True)
-    try:
-        n = regrade_store(store, _toolchain(), progress=Progress(quiet))
-        found = describe(store, n)
-    finally:
-        store.close()
-    _err(found)
+    _err(api.regrade(directory, progress=Progress(quiet)).description)
     click.echo(report.markdown(report.load(directory)))
 
 
@@ -672,8 +616,14 @@ def demo(out_dir: Path | None, quiet: bool) -> None:
 
     _err("This demo uses SCRIPTED models: a local fake endpoint answers with the exams' reference "
          "solutions and known-bad variants. No real model is involved.")
-    summary = run_demo(out_dir, run=lambda cfg: _run_and_report(cfg, quiet=quiet, command="sweep demo"))
-    if not summary.ok:
+    progress = Progress(quiet)
+    try:
+        result = run_demo(out_dir, progress=progress)
+    finally:
+        progress.close()
+    _render_summary(result.summary, quiet=quiet)
+    click.echo(result.report)
+    if not result.summary.ok:
         sys.exit(1)
 
 

@@ -21,11 +21,14 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config import RunConfig
+from harness.events import ProgressFn
 from harness.exams import Exam, Task, all_exams
+from harness.runner import SweepSummary
 from harness.validate import source_of
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 
@@ -76,10 +79,20 @@ def scripted_models(exams: list[Exam]) -> dict[str, Callable[[dict[str, Any]], R
     return {"scripted-reference": reference, "scripted-flawed": flawed, "scripted-rambler": rambler}
 
 
-def run_demo(out_dir: Path | None, *, run: Callable[[RunConfig], Any],
-             max_tokens: int = 4096) -> Any:
-    """Start the scripted endpoint, run a sweep of every built-in exam through
-    ``run`` (the CLI's run-and-report), and stop the endpoint."""
+@dataclass(frozen=True)
+class DemoResult:
+    summary: SweepSummary
+    report: str              # the markdown report (``harness.report.markdown``) of the demo's results
+
+
+def run_demo(out_dir: Path | None = None, *, progress: ProgressFn | None = None,
+             max_tokens: int = 4096) -> DemoResult:
+    """Start the scripted endpoint, sweep every built-in exam through it with
+    ``harness.api.run_sweep``, stop the endpoint, and return the summary and the
+    report (the results stay in ``out_dir``; without one they are deleted)."""
+    from harness import api, report
+    from harness.client import Sampling
+
     exams = all_exams()
     tmp = None
     if out_dir is None:
@@ -87,12 +100,11 @@ def run_demo(out_dir: Path | None, *, run: Callable[[RunConfig], Any],
         out_dir = tmp
     try:
         with ScriptedLLM(scripted_models(exams)) as llm:
-            from harness.client import Sampling
-
             cfg = RunConfig(endpoint=llm.url, models=MODELS, exams=tuple(e.id for e in exams),
                             out_dir=out_dir, sampling=Sampling(temperature=1.0, max_tokens=max_tokens),
                             retries=0, request_timeout_s=60, stream=True)   # streamed: the speed table shows TTFT
-            return run(cfg)
+            summary = api.run_sweep(cfg, progress=progress, command="sweep demo")
+        return DemoResult(summary, report.markdown(report.load(out_dir)))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

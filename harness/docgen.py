@@ -3,6 +3,13 @@ command's --help) and docs/store.md (the SQLite schema from the migrations).
 
     python -m harness.docgen          # rewrite both files
     python -m harness.docgen --check  # exit 1 if either is stale (the tests run this)
+
+docs/cli.md is the click commands' own ``--help``, so ``cli_markdown`` must load
+the click group, which lives in the CLI module ``sweep`` (sweep.py, next to the
+package). That is the one import of ``sweep`` from ``harness``, on purpose and
+inside the function: the reference must be what ``sweep --help`` prints, not a
+second description of the options that could drift from it. Nothing else in
+``harness`` imports the CLI, and the library never needs it.
 """
 
 from __future__ import annotations

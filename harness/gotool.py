@@ -46,14 +46,16 @@ PREWARM_NOTE_EVERY_S = 30.0
 
 def cache_root() -> Path:
     """Tool-owned cache directory (``SWEEP_CACHE_DIR`` overrides)."""
-    env = os.environ.get("SWEEP_CACHE_DIR")
-    if env:
-        return Path(env)
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and not os.environ.get("XDG_CACHE_HOME"):
+    from harness import machine
+
+    m = machine.read()
+    if m.cache_dir:
+        return Path(m.cache_dir)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not m.xdg_cache_home:
         # As root, builds run as an unprivileged uid (harness.sandbox.BUILD_UID), which
         # must reach the cache even without namespaces: not under /root (mode 0700).
         return Path("/var/cache/exam-sweep")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = m.xdg_cache_home or str(Path.home() / ".cache")
     return Path(base) / "exam-sweep"
 
 
@@ -355,7 +357,9 @@ _RESOLVE_LOCK = threading.Lock()
 
 def resolve(explicit: str | None = None) -> Toolchain:
     """Find a Go toolchain (see module docstring) and check that it runs."""
-    choice = explicit or os.environ.get("SWEEP_GO")
+    from harness import machine
+
+    choice = explicit or machine.read().go
     key = choice or ""
     with _RESOLVE_LOCK:
         if key in _RESOLVED:

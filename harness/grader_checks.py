@@ -190,7 +190,9 @@ def _passed_to_checks() -> dict[str, str]:
     ``SWEEP_CHECK_TIME_SCALE`` (a slow machine stretches the checks' wall-clock
     deadlines with it), and only a positive number: 0 or a typo would end every
     deadline at once and fail correct programs."""
-    raw = os.environ.get(TIME_SCALE_ENV, "").strip()
+    from harness import machine
+
+    raw = machine.read().check_time_scale or ""
     if not raw:
         return {}
     try:

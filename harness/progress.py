@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from harness.runner import Event, SweepSummary
+from harness.events import Event, EventKind
+from harness.runner import SweepSummary
 
 
 def duration(seconds: float) -> str:
@@ -21,6 +22,13 @@ def duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def points(e: Event) -> str:
+    """``3/5`` for a graded event (``?`` for a figure it lacks)."""
+    got = "?" if e.points is None else f"{e.points:g}"
+    of = "?" if e.max_points is None else f"{e.max_points:g}"
+    return f"{got}/{of}"
 
 
 class LiveStatus:
@@ -38,20 +46,19 @@ class LiveStatus:
     def update(self, e: Event) -> None:
         if e.total:
             self.total = e.total
-        if e.kind == "info" and e.key is None and e.total and self.generated == 0 and self.done == 0:
+        if e.kind is EventKind.INFO and e.key is None and e.total and self.generated == 0 and self.done == 0:
             self.started = self.clock()          # the sweep's first event: generation starts now
-        if e.key is not None and e.kind in ("generated", "skip", "error"):
+        if e.key is not None and e.kind in (EventKind.GENERATED, EventKind.SKIP, EventKind.ERROR):
             self.model = e.key.model
         if e.done:
             self.done = max(self.done, e.done)
-        if e.kind == "generated":
+        if e.kind is EventKind.GENERATED:
             self.generated += 1
             self.last_tps = e.tokens_per_s
-        elif e.kind == "graded":
+        elif e.kind is EventKind.GRADED:
             self.graded += 1
-            points = e.message.split(" ", 1)[0]
-            self.last_outcome = f"{e.outcome} {points}"
-        elif e.kind == "error":
+            self.last_outcome = f"{e.outcome} {points(e)}"
+        elif e.kind is EventKind.ERROR:
             self.last_outcome = e.outcome or "error"
 
     def eta_s(self) -> float | None:

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.errors import ExamError
+from harness.events import Event, EventKind
 from harness.exams import Exam, exam_dirs, load_exam
 from harness.gotool import Toolchain
-from harness.runner import Event, grade_attempt, host_info, tool_version
+from harness.runner import grade_attempt, host_info, tool_version
 from harness.store import AttemptRow, Store
 
 
@@ -45,7 +46,7 @@ def stored_exams(store: Store, emit: Callable[[Event], None] | None = None) -> d
             try:
                 exam = load_exam(Path(rec.exam_dir))
             except ExamError as e:
-                emit(Event("info", f"{key[0]} v{key[1]}: the recorded exam at {rec.exam_dir} does not load "
+                emit(Event(EventKind.INFO, f"{key[0]} v{key[1]}: the recorded exam at {rec.exam_dir} does not load "
                                    f"({e.one_line()}); trying the installed exams"))
             else:
                 if (exam.id, exam.version) == key:
@@ -57,7 +58,7 @@ def stored_exams(store: Store, emit: Callable[[Event], None] | None = None) -> d
             out[key] = installed[key]
         else:
             where = f" (nor at {rec.exam_dir})" if rec is not None and rec.exam_dir else ""
-            emit(Event("info", f"{key[0]} v{key[1]} is not installed{where}; its answers keep their stored grades"))
+            emit(Event(EventKind.INFO, f"{key[0]} v{key[1]} is not installed{where}; its answers keep their stored grades"))
     return out
 
 
@@ -89,8 +90,8 @@ def regrade_store(
             exam = exams[(att.key.exam, att.key.exam_version)]
             grade = grade_attempt(exam, exam.task(att.key.task), att, toolchain)
             store.save_grade(att.id, grade, go_version=toolchain.version)
-            emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}", att.key,
-                       grade.outcome.value, total=len(todo)))
+            emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=len(todo),
+                       points=grade.points, max_points=grade.max_points))
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(one, todo))

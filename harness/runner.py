@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
 
-from harness import sandbox
+from harness import machine, sandbox
 from harness.answers import Answer, classify, grade_answer
 from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
@@ -40,6 +40,7 @@ from harness.errors import (
     SweepError,
     UnknownModel,
 )
+from harness.events import Event, EventKind, ProgressFn
 from harness.exams import Exam, Task
 from harness.gotool import Toolchain
 from harness.quant import format_size as quant_size
@@ -63,24 +64,10 @@ def host_info() -> dict[str, object]:
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "isolation": sandbox.current().to_json(),
+        "machine_settings": machine.read().to_json(),   # SWEEP_GO, SWEEP_CACHE_DIR, ... (harness.machine)
     }
 
 
-@dataclass(frozen=True)
-class Event:
-    """Progress, passed to the CLI's callback (the library never prints)."""
-
-    kind: str                   # "info" | "warning" | "generated" | "graded" | "error" | "skip"
-    message: str
-    key: CellKey | None = None
-    outcome: str | None = None
-    done: int = 0
-    total: int = 0
-    wall_s: float | None = None          # "generated": the HTTP exchange's wall time
-    tokens_per_s: float | None = None    # "generated": decode speed of that answer
-
-
-ProgressFn = Callable[[Event], None]
 T = TypeVar("T")
 
 
@@ -94,6 +81,7 @@ class SweepSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     stopped_early: str | None = None
+    elapsed_s: float = 0.0               # wall time of the sweep (set by harness.api.run_sweep)
 
     @property
     def ok(self) -> bool:
@@ -164,7 +152,7 @@ class Sweep:
             command=self.command, config=self.cfg.to_json(), tool_version=tool_version(),
             go_version=self.toolchain.version, go_source=self.toolchain.source, host=host_info())
         for old_run, pid in self.store.abandoned_runs:
-            self._emit(Event("warning", f"run {old_run} (pid {pid if pid is not None else '?'}) ended without "
+            self._emit(Event(EventKind.WARNING, f"run {old_run} (pid {pid if pid is not None else '?'}) ended without "
                                         "finishing (killed?): marked interrupted"))
         summary = SweepSummary(run_id=run_id, total_cells=len(cells))
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.grading_workers), thread_name_prefix="grade")
@@ -175,7 +163,7 @@ class Sweep:
             # The grader this run grades each exam with: reports read it back as the current one.
             self.store.record_graders(run_id, [(e.id, e.version, e.grader_hash, str(e.root.resolve()))
                                                for e in self.exams])
-            self._emit(Event("info", f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
+            self._emit(Event(EventKind.INFO, f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
                                      f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)"
                                      + (f"; {self.cfg.parallel} requests at a time per model" if self.cfg.parallel > 1
                                         else "") + ("; streamed" if self.cfg.stream else ""),
@@ -237,7 +225,7 @@ class Sweep:
                 f"but this run asks for {sampling}",
                 hint="use another --out directory for different sampling settings")
         summary.skipped += 1
-        self._emit(Event("skip", "already done", key, existing.gen_outcome, state.tick(), state.total))
+        self._emit(Event(EventKind.SKIP, "already done", key, existing.gen_outcome, state.tick(), state.total))
         return True
 
     def _cell(self, run_id: int, cell: tuple[CellKey, Exam, Task], summary: SweepSummary, state: _GenState,
@@ -260,7 +248,7 @@ class Sweep:
                 if first:
                     summary.errors.append(e.one_line())
             if first:
-                self._emit(Event("error", e.one_line() + " -- skipping this model", key,
+                self._emit(Event(EventKind.ERROR, e.one_line() + " -- skipping this model", key,
                                  Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
             else:
                 state.tick()
@@ -277,13 +265,13 @@ class Sweep:
                     summary.stopped_early = (f"stopped after {state.consecutive_errors} consecutive endpoint "
                                              f"errors; last: {e.one_line()}")
                     state.stop.set()
-            self._emit(Event("error", e.one_line(), key, Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
+            self._emit(Event(EventKind.ERROR, e.one_line(), key, Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
             return
         with self._lock:
             state.consecutive_errors = 0
             summary.generated += 1
             pending.append(pool.submit(self._grade_and_store, att, summary, state.total))
-        self._emit(Event("generated", att.gen_outcome, key, att.gen_outcome, state.tick(), state.total,
+        self._emit(Event(EventKind.GENERATED, att.gen_outcome, key, att.gen_outcome, state.tick(), state.total,
                          wall_s=wall, tokens_per_s=tps))
 
     def _fetch_props(self, run_id: int, model: str) -> None:
@@ -293,7 +281,7 @@ class Sweep:
         self._touched.add(model)
         found = self.client.props(model)
         if found is None:
-            self._emit(Event("info", f"{model}: the endpoint does not tell what it runs (no /props)"))
+            self._emit(Event(EventKind.INFO, f"{model}: the endpoint does not tell what it runs (no /props)"))
             return
         url, props = found
         from harness import served
@@ -308,18 +296,18 @@ class Sweep:
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
         path = ident["gguf"] or "?"
         what = ", ".join(x for x in (ident["quant"], ident["size_bytes"] and quant_size(ident["size_bytes"])) if x)
-        self._emit(Event("info", f"{model}: server runs {path}{f' ({what})' if what else ''}, n_ctx {n_ctx}, "
+        self._emit(Event(EventKind.INFO, f"{model}: server runs {path}{f' ({what})' if what else ''}, n_ctx {n_ctx}, "
                                  f"{props.get('total_slots', '?')} slot(s), build {props.get('build_info', '?')}"))
         for problem in problems:
-            self._emit(Event("warning", f"{model}: CHAT FORMAT: {problem}"))
+            self._emit(Event(EventKind.WARNING, f"{model}: CHAT FORMAT: {problem}"))
         slots = props.get("total_slots")
         if isinstance(slots, int) and not isinstance(slots, bool) and self.cfg.parallel > slots:
-            self._emit(Event("warning", f"{model}: --parallel {self.cfg.parallel} but the server has {slots} "
+            self._emit(Event(EventKind.WARNING, f"{model}: --parallel {self.cfg.parallel} but the server has {slots} "
                                         f"slot(s): the extra requests wait in its queue (start it with "
                                         f"--parallel {self.cfg.parallel})"))
         max_tokens = self.cfg.sampling_for(model).max_tokens
         if isinstance(n_ctx, int) and max_tokens is not None and n_ctx < max_tokens:
-            self._emit(Event("warning", f"{model}: the server's context per slot (n_ctx {n_ctx}) is smaller than "
+            self._emit(Event(EventKind.WARNING, f"{model}: the server's context per slot (n_ctx {n_ctx}) is smaller than "
                                         f"max_tokens {max_tokens}: long answers end at the context, not max_tokens"))
 
     def _finish_model(self, model: str) -> None:
@@ -329,9 +317,9 @@ class Sweep:
         try:
             route = self.client.unload_all()
         except EndpointError as e:
-            self._emit(Event("warning", f"{model}: unloading failed: {e.one_line()}"))
+            self._emit(Event(EventKind.WARNING, f"{model}: unloading failed: {e.one_line()}"))
         else:
-            self._emit(Event("info", f"{model}: unloaded ({route})"))
+            self._emit(Event(EventKind.INFO, f"{model}: unloaded ({route})"))
 
     def _store_endpoint_error(self, run_id: int, key: CellKey, sampling: dict[str, object],
                               e: EndpointError, summary: SweepSummary) -> None:
@@ -382,7 +370,7 @@ class Sweep:
                     or state.stop.is_set()):
                 raise last
             wait, why = retry_wait(self.cfg, attempt_no, last)
-            self._emit(Event("info", f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
+            self._emit(Event(EventKind.INFO, f"{key.label()}: {last.one_line()}; retry {attempt_no}/{self.cfg.retries} "
                                      f"in {wait:.0f}s{why}", key))
             self.sleep(wait)
             if state.stop.is_set():     # another worker stopped the sweep meanwhile: no new request
@@ -399,7 +387,7 @@ class Sweep:
             if model in self._loading_warned:
                 return
             self._loading_warned.add(model)
-        self._emit(Event("warning", f"{model}: the stream began with llama-swap's loading messages "
+        self._emit(Event(EventKind.WARNING, f"{model}: the stream began with llama-swap's loading messages "
                                     "(sendLoadingState is on): they are stored as reasoning and counted in the "
                                     "time to first token; set sendLoadingState: false in its config"))
 
@@ -411,8 +399,8 @@ class Sweep:
         with self._lock:
             summary.graded += 1
             summary.outcomes[grade.outcome.value] += 1
-        self._emit(Event("graded", f"{grade.points:g}/{grade.max_points:g} {grade.explanation}",
-                         att.key, grade.outcome.value, total=total))
+        self._emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
+                         points=grade.points, max_points=grade.max_points))
 
 
 @dataclass

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from harness import machine
 from harness.errors import ConfigError, GradingError
 
 
@@ -77,8 +78,8 @@ PIDS_MAX = 512
 # that nothing model-written ever runs as uid 0: builds run as BUILD_UID (which owns
 # the shared Go build cache), programs and check drivers as RUN_UID (which can write
 # neither the cache nor the build outputs). Neither needs an /etc/passwd entry.
-BUILD_UID = int(os.environ.get("SWEEP_SANDBOX_BUILD_UID", "64190"))
-RUN_UID = int(os.environ.get("SWEEP_SANDBOX_RUN_UID", "64191"))
+BUILD_UID = machine.read().sandbox_build_uid
+RUN_UID = machine.read().sandbox_run_uid
 
 _CG_PREFIX = "exam-sweep-"
 
@@ -580,7 +581,7 @@ def current() -> Sandbox:
     global _CHOSEN
     with _LOCK:
         if _CHOSEN is None:
-            _CHOSEN = _choose(os.environ.get("SWEEP_ISOLATION", "auto"))
+            _CHOSEN = _choose(machine.read().isolation)
             try:
                 reclaim_leftovers(_CHOSEN.cgroups)
             except OSError:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from harness.events import Event, EventKind
 from harness.progress import LiveStatus, duration, summary_line
-from harness.runner import Event, SweepSummary
+from harness.runner import SweepSummary
 from harness.store import CellKey
 
 
@@ -25,12 +26,12 @@ class Clock:
 def test_status_line_and_eta():
     clock = Clock()
     st = LiveStatus(clock)
-    st.update(Event("info", "10 cells", total=10))
+    st.update(Event(EventKind.INFO, "10 cells", total=10))
     clock.t += 20
-    st.update(Event("generated", "ok", _key(), "ok", 1, 10, wall_s=19.0, tokens_per_s=41.25))
+    st.update(Event(EventKind.GENERATED, "ok", _key(), "ok", 1, 10, wall_s=19.0, tokens_per_s=41.25))
     clock.t += 20
-    st.update(Event("generated", "ok", _key(seed=2), "ok", 2, 10, wall_s=20.0, tokens_per_s=40.0))
-    st.update(Event("graded", "5/5 all checks passed", _key(), "ran", total=10))
+    st.update(Event(EventKind.GENERATED, "ok", _key(seed=2), "ok", 2, 10, wall_s=20.0, tokens_per_s=40.0))
+    st.update(Event(EventKind.GRADED, "all checks passed", _key(), "ran", total=10, points=5, max_points=5))
     assert st.eta_s() == 160.0                     # 20 s per generated cell x 8 cells left
     line = st.line(200)
     assert line == "[2/10] qwen3 | last: ran 5/5 | 40.0 tok/s | graded 1/2 | ETA 2m40s"
@@ -40,9 +41,9 @@ def test_status_line_and_eta():
 def test_skips_count_as_done_and_errors_as_last_outcome():
     clock = Clock()
     st = LiveStatus(clock)
-    st.update(Event("info", "4 cells", total=4))
-    st.update(Event("skip", "already done", _key(), "ok", 1, 4))
-    st.update(Event("error", "HTTP 500", _key("b"), "endpoint_error", 2, 4))
+    st.update(Event(EventKind.INFO, "4 cells", total=4))
+    st.update(Event(EventKind.SKIP, "already done", _key(), "ok", 1, 4))
+    st.update(Event(EventKind.ERROR, "HTTP 500", _key("b"), "endpoint_error", 2, 4))
     assert st.line().startswith("[2/4] b | last: endpoint_error")
     assert st.eta_s() is None                      # nothing generated yet
 
@@ -50,8 +51,8 @@ def test_skips_count_as_done_and_errors_as_last_outcome():
 def test_grading_after_the_last_cell():
     clock = Clock()
     st = LiveStatus(clock)
-    st.update(Event("info", "1 cells", total=1))
-    st.update(Event("generated", "ok", _key(), "ok", 1, 1, tokens_per_s=None))
+    st.update(Event(EventKind.INFO, "1 cells", total=1))
+    st.update(Event(EventKind.GENERATED, "ok", _key(), "ok", 1, 1, tokens_per_s=None))
     assert st.line().endswith("graded 0/1 | grading")
 
 
@@ -72,20 +73,20 @@ def test_cli_renderer_live_and_plain(capsys):
     import sweep
 
     live = sweep.Progress(quiet=False, live=True)
-    live(Event("info", "2 cells", total=2))
-    live(Event("generated", "ok", _key(), "ok", 1, 2, tokens_per_s=12.0))
-    live(Event("error", "HTTP 500", _key(seed=2), "endpoint_error", 2, 2))
+    live(Event(EventKind.INFO, "2 cells", total=2))
+    live(Event(EventKind.GENERATED, "ok", _key(), "ok", 1, 2, tokens_per_s=12.0))
+    live(Event(EventKind.ERROR, "HTTP 500", _key(seed=2), "endpoint_error", 2, 2))
     live.close()
     err = capsys.readouterr().err
     assert "\r\x1b[2K[1/2] qwen3 | 12.0 tok/s" in err            # redrawn in place
     assert "  ! qwen3 / go-basics v1 / factorial / seed 2: HTTP 500\n" in err   # errors stay as lines
     assert err.endswith("\r\x1b[2K")                              # status removed at the end
     plain = sweep.Progress(quiet=False)
-    plain(Event("generated", "ok", _key(), "ok", 1, 2))
-    plain(Event("warning", "n_ctx small", None))
+    plain(Event(EventKind.GENERATED, "ok", _key(), "ok", 1, 2))
+    plain(Event(EventKind.WARNING, "n_ctx small", None))
     err = capsys.readouterr().err
     assert err == "[1/2] qwen3 / go-basics v1 / factorial / seed 1: answer ok\n  warning: n_ctx small\n"
     quiet = sweep.Progress(quiet=True, live=True)
-    quiet(Event("generated", "ok", _key(), "ok", 1, 2))
-    quiet(Event("error", "boom", None))
+    quiet(Event(EventKind.GENERATED, "ok", _key(), "ok", 1, 2))
+    quiet(Event(EventKind.ERROR, "boom", None))
     assert capsys.readouterr().err == "  ! boom\n"

@@ -318,11 +318,11 @@ def test_the_cli_command(tmp_path, monkeypatch, nothing_installed):
 
 
 def test_the_html_report_a_local_run_ends_with(tmp_path):
-    import sweep
+    from harness.api import write_html_report
     from tests.store_fixtures import scores, write_store
 
     out = write_store(tmp_path / "results", scores("m-a", [3, 2]) + scores("m-b", [1, 0]))
-    path = sweep._write_html_report(out)
+    path = write_html_report(out)
     assert path == out / "report.html"
     page = path.read_text(encoding="utf-8")
     assert page.lower().startswith("<!doctype html>")

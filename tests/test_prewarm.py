@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import sweep
-from harness import gotool
+from harness import api, gotool
 from harness.exams import find_exam
 
 
@@ -61,7 +60,7 @@ def test_the_race_library_is_compiled_only_for_exams_that_need_it(monkeypatch, e
     tc = FakeToolchain()
     monkeypatch.setattr(gotool, "resolve", lambda: tc)
     exams = None if exam_ids is None else [find_exam(e) for e in exam_ids]
-    assert sweep._toolchain(progress=False, exams=exams) is tc
+    assert api.toolchain(exams) is tc
     assert tc.prewarmed == [race]
 
 

@@ -5,13 +5,12 @@ The pure parts (eviction judge, prompt/check consistency) are tested quickly."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
+from harness import exampkg
 from harness.exams import load_exam
 from harness.grading import check_names, grade_source
 from harness.validate import Verdict, expectations, source_of
@@ -23,12 +22,7 @@ EXPECTED = expectations(EXAM, TASK)
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_test_scraper_{name}", EXAM_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return exampkg.load_module(EXAM, name)  # the exam's Python is a package (relative imports)
 
 
 eviction = _load("eviction")

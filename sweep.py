@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -119,11 +119,13 @@ def cli() -> None:
 
 
 def _sampling_options(f: F) -> F:
+    from harness.sweepfile import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+
     opts = [
-        click.option("--temperature", type=float, default=None, show_default="1.0",
+        click.option("--temperature", type=float, default=None, show_default=str(DEFAULT_TEMPERATURE),
                      help="Sampling temperature sent with every request (overrides the sweep file's "
                           "[sampling] and profiles, for every model)."),
-        click.option("--max-tokens", type=int, default=None, show_default="16384",
+        click.option("--max-tokens", type=int, default=None, show_default=str(DEFAULT_MAX_TOKENS),
                      help="max_tokens sent with every request."),
         click.option("--top-p", type=float, default=None, help="top_p (not sent unless given)."),
         click.option("--top-k", type=int, default=None, help="top_k (not sent unless given)."),
@@ -136,37 +138,128 @@ def _sampling_options(f: F) -> F:
     return f
 
 
+class _EnvType(click.ParamType):
+    """A run setting's type: a value from the environment that does not parse is a
+    one-line ConfigError naming the variable (not a usage error); comma-separated
+    in the environment when the option repeats."""
+
+    def __init__(self, kind: type, name: str) -> None:
+        self.kind = kind
+        self.name = name
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [p.strip() for p in rv.split(",") if p.strip()]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from click.core import ParameterSource
+
+        from harness.sweepfile import env_value
+
+        if not isinstance(value, str) or self.kind is str:
+            return value
+        if ctx is not None and param is not None and param.name is not None \
+                and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+            return env_value(str(param.envvar), value, self.kind)
+        try:
+            return self.kind(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a valid {self.name}", param, ctx)
+
+
+class _EnvBool(click.types.BoolParamType):
+    """``--x/--no-x`` set from the environment as 1/0, true/false, yes/no, on/off."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from harness.sweepfile import env_value
+
+        if isinstance(value, bool) or value is None:
+            return value
+        return env_value(str(getattr(param, "envvar", None)), str(value), bool)
+
+
+_TEXT, _INT, _FLOAT = _EnvType(str, "text"), _EnvType(int, "integer"), _EnvType(float, "float")
+
+
+def _shown(name: str) -> str:
+    """A run setting's default as --help shows it: RunConfig's."""
+    from harness.sweepfile import default
+
+    value = default(name)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _load_sweep_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Eager ``--config``: the sweep file's settings become click's default_map, so
+    a flag or an environment variable overrides them, and they override the default."""
+    if value is not None:
+        from harness.sweepfile import default_map, load
+
+        sf = load(value)
+        ctx.default_map = {**(ctx.default_map or {}), **default_map(sf, value.parent)}
+        ctx.meta["sweep_file"] = sf
+    return value
+
+
+def _source(ctx: click.Context, name: str) -> str:
+    """Where click took a setting from: flag, env:NAME, file or default."""
+    from click.core import ParameterSource
+
+    src = ctx.get_parameter_source(name)
+    if src is ParameterSource.COMMANDLINE:
+        return "flag"
+    if src is ParameterSource.ENVIRONMENT:
+        param = next(p for p in ctx.command.params if p.name == name)
+        return f"env:{param.envvar}"
+    if src is ParameterSource.DEFAULT_MAP:
+        return "file"
+    return "default"
+
+
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              is_eager=True, callback=_load_sweep_file, envvar="SWEEP_CONFIG", show_envvar=True,
               metavar="FILE", help="Sweep file (TOML): endpoint, models, exams, seeds, sampling and per-model "
-              "profiles (env SWEEP_CONFIG). Flags and environment variables override it; see "
-              "docs/configuration.md.")
-@click.option("--endpoint", default=None, metavar="URL",
-              help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080 (env SWEEP_ENDPOINT).")
-@click.option("--model", "models", multiple=True, metavar="ID",
-              help="Model id; repeat for several; `all` = every model GET /v1/models lists (env SWEEP_MODELS).")
-@click.option("--exam", "exams", multiple=True, metavar="ID",
-              help="Exam id or directory; repeat (default go-basics; env SWEEP_EXAMS).")
-@click.option("--seeds", default=None, show_default="42,123,456", help="Comma-separated seeds (env SWEEP_SEEDS).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, show_default="results",
-              help="Results directory (resumable: rerun the same command to continue; env SWEEP_OUT).")
+              "profiles. Flags and environment variables override it; see docs/configuration.md.")
+@click.option("--endpoint", type=_TEXT, default=None, metavar="URL", envvar="SWEEP_ENDPOINT", show_envvar=True,
+              help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080.")
+@click.option("--model", "models", type=_TEXT, multiple=True, metavar="ID", envvar="SWEEP_MODELS",
+              show_envvar=True, help="Model id; repeat for several; `all` = every model GET /v1/models lists "
+              "(comma-separated in the environment).")
+@click.option("--exam", "exams", type=_TEXT, multiple=True, metavar="ID", envvar="SWEEP_EXAMS", show_envvar=True,
+              help=f"Exam id or directory; repeat (default {_shown('exams')}; comma-separated in the environment).")
+@click.option("--seeds", type=_TEXT, default=None, show_default=_shown("seeds"), envvar="SWEEP_SEEDS",
+              show_envvar=True, help="Comma-separated seeds.")
+@click.option("--out", "out_dir", type=_TEXT, default=None, metavar="PATH", show_default=_shown("out_dir"),
+              envvar="SWEEP_OUT", show_envvar=True,
+              help="Results directory (resumable: rerun the same command to continue).")
 @_sampling_options
-@click.option("--request-timeout", type=float, default=None, show_default="600", help="Seconds per request.")
-@click.option("--retries", type=int, default=None, show_default="3", help="Retries for 429/5xx/connection errors.")
-@click.option("--max-endpoint-errors", type=int, default=None, show_default="3",
+@click.option("--request-timeout", "request_timeout_s", type=_FLOAT, default=None,
+              show_default=_shown("request_timeout_s"), envvar="SWEEP_REQUEST_TIMEOUT", show_envvar=True,
+              help="Seconds per request.")
+@click.option("--retries", type=_INT, default=None, show_default=_shown("retries"), envvar="SWEEP_RETRIES",
+              show_envvar=True, help="Retries for 429/5xx/connection errors.")
+@click.option("--max-endpoint-errors", type=_INT, default=None, show_default=_shown("max_endpoint_errors"),
+              envvar="SWEEP_MAX_ENDPOINT_ERRORS", show_envvar=True,
               help="Stop after this many consecutive failed cells.")
-@click.option("--grading-workers", type=int, default=None, show_default="2", help="Answers graded in parallel.")
-@click.option("--parallel", type=int, default=None, show_default="1", metavar="N",
-              help="Requests in flight per model, for servers started with N slots (llama-server --parallel N; "
-              "env SWEEP_PARALLEL). Models still run one after another.")
-@click.option("--stream/--no-stream", "stream", default=None,
-              help="Stream answers, which adds time to first token to the report (env SWEEP_STREAM).  "
-              "[default: no]")
-@click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--grading-workers", type=_INT, default=None, show_default=_shown("grading_workers"),
+              envvar="SWEEP_GRADING_WORKERS", show_envvar=True, help="Answers graded in parallel.")
+@click.option("--parallel", type=_INT, default=None, show_default=_shown("parallel"), metavar="N",
+              envvar="SWEEP_PARALLEL", show_envvar=True,
+              help="Requests in flight per model, for servers started with N slots (llama-server --parallel N). "
+              "Models still run one after another.")
+@click.option("--stream/--no-stream", "stream", type=_EnvBool(), default=None, show_default=_shown("stream"),
+              envvar="SWEEP_STREAM", show_envvar=True,
+              help="Stream answers, which adds time to first token to the report.")
+@click.option("--llama-swap-config", type=_TEXT, default=None, envvar="SWEEP_LLAMA_SWAP_CONFIG", show_envvar=True,
               metavar="PATH", help="llama-swap config.yaml: store what each model runs (GGUF, quant, size) and "
-              "warn when its filters override a parameter the sweep sends (env SWEEP_LLAMA_SWAP_CONFIG).")
-@click.option("--unload-between-models/--no-unload-between-models", default=None,
-              help="Ask the endpoint (llama-swap) to unload after each model's cells.  [default: no]")
+              "warn when its filters override a parameter the sweep sends.")
+@click.option("--unload-between-models/--no-unload-between-models", type=_EnvBool(), default=None,
+              show_default=_shown("unload_between_models"), envvar="SWEEP_UNLOAD_BETWEEN_MODELS", show_envvar=True,
+              help="Ask the endpoint (llama-swap) to unload after each model's cells.")
 @click.option("--no-progress", is_flag=True,
               help="A plain line per event instead of the live status line (plain is the default when "
               "stderr is not a terminal).")
@@ -179,39 +272,28 @@ def _sampling_options(f: F) -> F:
               "SWEEP_LOCAL_MODEL); implies --local. Repeat to sweep several files one after another, each its "
               "own model id (the file name without .gguf), e.g. the quantizations of one model.")
 @click.option("--quiet", is_flag=True, help="Only errors and the final report.")
-def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...], exams: tuple[str, ...],
-        seeds: str | None, out_dir: Path | None, temperature: float | None, max_tokens: int | None,
+@click.pass_context
+def run(ctx: click.Context, config_path: Path | None, temperature: float | None, max_tokens: int | None,
         top_p: float | None, top_k: int | None, min_p: float | None, chat_template_kwargs: str | None,
-        request_timeout: float | None, retries: int | None, max_endpoint_errors: int | None,
-        grading_workers: int | None, parallel: int | None, stream: bool | None, llama_swap_config: Path | None,
-        unload_between_models: bool | None, no_progress: bool, local: bool, local_models: tuple[Path, ...],
-        quiet: bool) -> None:
+        no_progress: bool, local: bool, local_models: tuple[Path, ...], quiet: bool, **settings: Any) -> None:
     """Generate, grade and store answers for every model x exam x task x seed."""
     import dataclasses
 
-    from harness.sweepfile import Flags, resolve, sampling_from_flags
+    from harness.sweepfile import sampling_from_flags
 
     local = local or bool(local_models)
-    files = _local_model_files(local_models, endpoint, models) if local else [None]
+    files = _local_model_files(local_models, ctx) if local else [None]
     live = not no_progress and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    sampling = sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p, top_k=top_k,
+                                   min_p=min_p, chat_template_kwargs=chat_template_kwargs)
     ok = True
     shown: set[str] = set()
     for i, file in enumerate(files):
         # --local: one llama-server per GGUF file, one after another, into the same results directory.
-        server = _local_server(file, quiet, _local_parallel(parallel, config_path)) if local else None
+        server = _local_server(file, quiet, settings["parallel"] or 1) if local else None
         try:
-            if server is not None:
-                endpoint, models = server.url, (server.model_id,)
-            flags = Flags(
-                endpoint=endpoint, models=models, exams=exams, seeds=seeds, out_dir=out_dir,
-                request_timeout_s=request_timeout, retries=retries, max_endpoint_errors=max_endpoint_errors,
-                grading_workers=grading_workers, parallel=parallel, stream=stream,
-                unload_between_models=unload_between_models,
-                llama_swap_config=llama_swap_config,
-                sampling=sampling_from_flags(temperature=temperature, max_tokens=max_tokens, top_p=top_p,
-                                             top_k=top_k, min_p=min_p, chat_template_kwargs=chat_template_kwargs),
-            )
-            resolved = resolve(flags, config_path=config_path, api_key=os.environ.get("SWEEP_API_KEY"))
+            local_settings = {} if server is None else {"endpoint": server.url, "models": (server.model_id,)}
+            resolved = _resolve(ctx, sampling, **local_settings)
             for w in resolved.warnings:
                 if w not in shown:
                     _err(f"warning: {w}")
@@ -236,12 +318,25 @@ def run(config_path: Path | None, endpoint: str | None, models: tuple[str, ...],
         sys.exit(1)
 
 
-def _local_model_files(files: tuple[Path, ...], endpoint: str | None, models: tuple[str, ...]) -> list[Path | None]:
+def _resolve(ctx: click.Context, sampling: Any = None, **given: Any) -> Any:
+    """`sweep run`'s config: the run settings as click resolved them (flag > env >
+    sweep file > default) and where each came from, validated by
+    harness.sweepfile.resolve. ``given``: settings `--local` sets itself (as flags)."""
+    from harness.sweepfile import SETTINGS, SamplingSpec, resolve
+
+    values = {name: given.get(name, ctx.params[name]) for name in SETTINGS}
+    sources = {name: "flag" if name in given else _source(ctx, name) for name in SETTINGS}
+    return resolve(values, sources=sources, sampling=sampling or SamplingSpec(),
+                   sweep_file=ctx.meta.get("sweep_file"), config_path=ctx.params["config_path"],
+                   api_key=os.environ.get("SWEEP_API_KEY"))
+
+
+def _local_model_files(files: tuple[Path, ...], ctx: click.Context) -> list[Path | None]:
     """The GGUF files `--local` serves, each checked before the first server starts; their
     model ids (file names without .gguf) must differ. [None]: the default model."""
     from harness.local_server import find_model
 
-    if endpoint or models:
+    if any(_source(ctx, name) == "flag" for name in ("endpoint", "models")):
         raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
                           hint="or drop --local to sweep your own server")
     found = [find_model(f) for f in files] if files else [None]
@@ -255,13 +350,6 @@ def _local_model_files(files: tuple[Path, ...], endpoint: str | None, models: tu
                               hint="rename one file: the model id is the file name without .gguf")
         ids[model_id] = f
     return list(dict.fromkeys(found))
-
-
-def _local_parallel(flag: int | None, config_path: Path | None) -> int:
-    """Slots for the local llama-server: --parallel, else SWEEP_PARALLEL, else the sweep file's."""
-    from harness.sweepfile import setting
-
-    return int(setting("parallel", flag, config_path=config_path, default=1, kind=int))
 
 
 def _local_server(local_model: Path | None, quiet: bool, parallel: int = 1) -> Any:
@@ -510,7 +598,8 @@ def mock_server_cmd(host: str, source_port: int, sink_port: int, control_port: i
 
 
 @cli.command()
-@click.option("--endpoint", default=None, metavar="URL", help="Base URL (env SWEEP_ENDPOINT).")
+@click.option("--endpoint", default=None, metavar="URL", envvar="SWEEP_ENDPOINT", show_envvar=True,
+              help="Base URL.")
 @click.option("--llama-swap-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="PATH", help="llama-swap config.yaml: show what each model runs (GGUF, quant, size, "
               "aliases, filters); without an endpoint, list the config's models.")
@@ -518,9 +607,7 @@ def mock_server_cmd(host: str, source_port: int, sink_port: int, control_port: i
 def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) -> None:
     """List the models an endpoint serves (GET /v1/models), and what each runs."""
     from harness.api import list_models
-    from harness.config import env_or
 
-    endpoint = env_or(endpoint, "SWEEP_ENDPOINT")
     if not endpoint and llama_swap_config is None:
         raise ConfigError("no endpoint given", hint="pass --endpoint URL, set SWEEP_ENDPOINT, or pass "
                           "--llama-swap-config PATH")

@@ -1,13 +1,13 @@
 """The one frozen run configuration, resolved once and stored with the run.
 
-Precedence: command-line flag > environment variable > sweep file > default
-(``harness.sweepfile.resolve`` does it). Secrets (the API key) are used but never
-stored.
+Precedence: command-line flag > environment variable > sweep file > default (click
+applies it in sweep.py; ``harness.sweepfile.resolve`` validates the result). The
+defaults of the run settings are this dataclass's. Secrets (the API key) are used
+but never stored.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,3 @@ def model_id_problem(model: str) -> str | None:
     if model != model.strip():
         return f"model id {model!r} has leading or trailing blanks"
     return None
-
-
-def env_or(value: Any, name: str, default: Any = None) -> Any:
-    """Flag value if given, else the environment variable, else the default."""
-    if value is not None:
-        return value
-    return os.environ.get(name, default)

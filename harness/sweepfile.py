@@ -16,11 +16,15 @@ long command line (docs/configuration.md has the reference):
     temperature = 0.7
     chat_template_kwargs = { enable_thinking = false }
 
-``resolve()`` turns command-line values, the environment and the file into the one
-frozen ``RunConfig``: flag > environment variable > file > default, setting by
-setting; for sampling, flag > the model's profile > ``[sampling]`` > default.
-Sampling has no environment variables on purpose: a forgotten ``export`` must not
-change what is sent. Relative paths in a file are relative to the file.
+Precedence is click's: command-line flag > the option's environment variable
+(``envvar=``) > the sweep file (loaded into click's ``default_map`` by the eager
+``--config`` option, see ``default_map()``) > ``RunConfig``'s default, setting by
+setting; ``ctx.get_parameter_source()`` says where each came from. ``resolve()``
+then validates the result (bounds as ``SweepFile`` declares them, model ids, seeds,
+``models = "all"``) into the one frozen ``RunConfig``. For sampling: flag > the
+model's profile > ``[sampling]`` > default. Sampling has no environment variables
+on purpose: a forgotten ``export`` must not change what is sent. Relative paths in
+a file are relative to the file.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.client import Sampling
-from harness.config import DEFAULT_EXAMS, DEFAULT_SEEDS, RunConfig, model_id_problem, parse_seeds, seed_problem
+from harness.config import RunConfig, model_id_problem, parse_seeds, seed_problem
 from harness.errors import ConfigError
 
 DEFAULT_TEMPERATURE = 1.0
@@ -169,31 +173,50 @@ def load(path: Path | str) -> SweepFile:
 
 # -- resolution ------------------------------------------------------------------------
 
+# The run settings: RunConfig fields that a flag, an environment variable or the sweep
+# file may set. The CLI declares each as a click option named like the field (its flag,
+# ``envvar=`` and help); ``SweepFile`` declares its type and bounds; ``RunConfig`` its
+# default. Click applies the precedence (command line > envvar > default_map, which
+# ``default_map`` fills from the sweep file > default); ``resolve`` validates the result.
+SETTINGS = ("endpoint", "models", "exams", "seeds", "out_dir", "request_timeout_s", "retries",
+            "max_endpoint_errors", "grading_workers", "parallel", "stream", "unload_between_models",
+            "llama_swap_config")
+_FILE_KEY = {"out_dir": "out"}          # the file's name where it differs from the field's
+_BOUNDED = ("request_timeout_s", "retries", "max_endpoint_errors", "grading_workers", "parallel")
 
-@dataclass(frozen=True)
-class Flags:
-    """Values given on the command line; ``None`` (or empty) means: not given."""
 
-    endpoint: str | None = None
-    models: tuple[str, ...] = ()
-    exams: tuple[str, ...] = ()
-    seeds: str | None = None
-    out_dir: Path | None = None
-    request_timeout_s: float | None = None
-    retries: int | None = None
-    max_endpoint_errors: int | None = None
-    grading_workers: int | None = None
-    parallel: int | None = None
-    stream: bool | None = None
-    unload_between_models: bool | None = None
-    llama_swap_config: Path | None = None
-    sampling: SamplingSpec = SamplingSpec()
+def default(name: str) -> Any:
+    """The default of a run setting: ``RunConfig``'s."""
+    f = RunConfig.__dataclass_fields__[name]
+    return f.default_factory() if callable(f.default_factory) else f.default
 
 
 @dataclass
 class Resolution:
     config: RunConfig
     warnings: list[str] = field(default_factory=list)   # say before the sweep starts
+
+
+def default_map(sf: SweepFile, base: Path) -> dict[str, Any]:
+    """The sweep file's run settings as the values their flags would give (click's
+    ``default_map``): lists as repeated values, seeds as ``1,2,3``, relative paths
+    and exam directories relative to the file (``base``)."""
+    out: dict[str, Any] = {}
+    for name in SETTINGS:
+        value = getattr(sf, _FILE_KEY.get(name, name))
+        if value is None:
+            continue
+        if name == "models":
+            value = (value,) if value == ALL_MODELS else tuple(value)
+        elif name == "exams":
+            value = tuple(_exam_ref(e, base) for e in value)
+        elif name == "seeds":
+            value = ",".join(str(s) for s in value)
+        elif name in ("out_dir", "llama_swap_config"):
+            q = Path(value).expanduser()
+            value = str(q if q.is_absolute() else base / q)
+        out[name] = value
+    return out
 
 
 def sampling_from_flags(*, temperature: float | None, max_tokens: int | None, top_p: float | None,
@@ -218,25 +241,9 @@ def sampling_from_flags(*, temperature: float | None, max_tokens: int | None, to
         raise ConfigError(f"{flag}: {err['msg']}") from e
 
 
-_ENV = {
-    "endpoint": "SWEEP_ENDPOINT",
-    "models": "SWEEP_MODELS",
-    "exams": "SWEEP_EXAMS",
-    "seeds": "SWEEP_SEEDS",
-    "out_dir": "SWEEP_OUT",
-    "request_timeout_s": "SWEEP_REQUEST_TIMEOUT",
-    "retries": "SWEEP_RETRIES",
-    "max_endpoint_errors": "SWEEP_MAX_ENDPOINT_ERRORS",
-    "grading_workers": "SWEEP_GRADING_WORKERS",
-    "parallel": "SWEEP_PARALLEL",
-    "stream": "SWEEP_STREAM",
-    "unload_between_models": "SWEEP_UNLOAD_BETWEEN_MODELS",
-    "llama_swap_config": "SWEEP_LLAMA_SWAP_CONFIG",
-}
-CONFIG_ENV = "SWEEP_CONFIG"
-
-
-def _env_value(name: str, text: str, kind: type) -> Any:
+def env_value(name: str, text: str, kind: type) -> Any:
+    """An environment variable's text as ``kind`` (int, float or bool: 1/0, true/false,
+    yes/no, on/off), or a ConfigError naming the variable."""
     try:
         if kind is bool:
             low = text.strip().lower()
@@ -250,165 +257,127 @@ def _env_value(name: str, text: str, kind: type) -> Any:
         raise ConfigError(f"environment variable {name}={text!r} is not a valid {kind.__name__}") from e
 
 
+def _check_bounds(values: Mapping[str, Any], where: Callable[[str], str]) -> None:
+    """The numeric settings within the bounds ``SweepFile`` declares, whatever gave them."""
+    given = {_FILE_KEY.get(n, n): values[n] for n in _BOUNDED if values.get(n) is not None}
+    try:
+        SweepFile.model_validate(given)
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = next(n for n in _BOUNDED if _FILE_KEY.get(n, n) == err["loc"][0])
+        ctx = err.get("ctx") or {}
+        if "ge" in ctx:
+            what = f"must be at least {ctx['ge']:g}"
+        elif "gt" in ctx:
+            what = f"must be more than {ctx['gt']:g}"
+        else:
+            what = err["msg"]
+        got = err["input"]
+        raise ConfigError(f"{where(name)} {what} (got {got:g})" if isinstance(got, (int, float))
+                          else f"{where(name)}: {what}") from e
+
+
 def resolve(
-    flags: Flags,
+    values: Mapping[str, Any],
     *,
+    sources: Mapping[str, str] | None = None,
+    sampling: SamplingSpec | None = None,
+    sweep_file: SweepFile | None = None,
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
     list_models: Callable[[str], list[str]] | None = None,
     api_key: str | None = None,
 ) -> Resolution:
-    """The run's config: flag > environment > sweep file > default.
+    """The run's config from settings whose precedence is already applied.
 
-    ``config_path`` (else ``$SWEEP_CONFIG``) is the sweep file, if any.
-    ``list_models(endpoint)`` lists the endpoint's models for ``models = "all"``
-    (default: GET /v1/models)."""
-    env = os.environ if env is None else env
-    config_path = _config_path(config_path, env)
-    sf = load(config_path) if config_path is not None else SweepFile()
-    base = config_path.parent if config_path is not None else Path(".")
-    sources: dict[str, str] = {}
+    ``values``: run setting (``SETTINGS``) -> value as a flag gives it (models and
+    exams a tuple, seeds ``"1,2,3"``); a missing one (None, or empty) takes
+    ``RunConfig``'s default. ``sources``: where each came from (``flag``,
+    ``env:NAME``, ``file``, ``default``; default: ``given`` for what ``values``
+    holds), recorded with the run and named in errors. ``sampling``: the sampling
+    flags, which beat ``sweep_file``'s profiles and ``[sampling]``. ``env``: the
+    environment llama-swap's config macros may read (default: the process's).
+    ``list_models(endpoint)`` lists the endpoint's models for ``all`` (default: GET
+    /v1/models)."""
+    unknown = sorted(set(values) - set(SETTINGS))
+    if unknown:
+        raise TypeError(f"not run settings: {', '.join(unknown)}")
+    given = {k: v for k, v in values.items() if v is not None and v != () and v != []}
+    src = {n: (sources or {}).get(n) or ("given" if n in given else "default") for n in SETTINGS}
+    sf = sweep_file or SweepFile()
 
-    def pick(name: str, flag: Any, from_file: Any, default: Any, kind: type = str) -> Any:
-        value, sources[name] = _pick(name, flag, from_file, default, kind, env)
-        return value
+    def where(name: str) -> str:
+        return "--" + _FLAG.get(name, name).replace("_", "-") if src[name] == "flag" else f"{name} ({src[name]})"
 
-    def rel(p: str | None) -> Path | None:
-        if p is None:
-            return None
-        q = Path(p).expanduser()
-        return q if q.is_absolute() else base / q
+    def get(name: str) -> Any:
+        return given.get(name, default(name))
 
-    endpoint = pick("endpoint", flags.endpoint, sf.endpoint, None)
+    endpoint = given.get("endpoint")
     if not endpoint:
         raise ConfigError("no endpoint given", hint="pass --endpoint URL, set SWEEP_ENDPOINT, or write endpoint = "
                                                     "\"URL\" in the sweep file")
-    models_value = pick("models", flags.models or None, sf.models, None)
-    if isinstance(models_value, str):   # from the environment, comma-separated, or "all"
-        models_value = [m.strip() for m in models_value.split(",") if m.strip()]
-        if models_value == [ALL_MODELS]:
-            models_value = ALL_MODELS
+    models_value = tuple(given.get("models") or ())
     if not models_value:
         raise ConfigError("no model given", hint="pass --model ID (or --model all; see `sweep models --endpoint "
                                                  "URL`)")
-    if models_value != ALL_MODELS and ALL_MODELS in models_value:
-        if len(models_value) > 1:
-            raise ConfigError("--model all stands alone", hint="drop the other --model values")
-        models_value = ALL_MODELS
-    if models_value == ALL_MODELS:
+    every = ALL_MODELS in models_value
+    if every and len(models_value) > 1:
+        raise ConfigError("--model all stands alone", hint="drop the other --model values")
+    if every:
         lister = list_models or _list_models_fn(api_key)
         models = tuple(lister(endpoint))
         if not models:
             raise ConfigError(f"{endpoint} lists no models (GET /v1/models)", hint="pass --model ID explicitly")
     else:
-        models = tuple(models_value)
+        models = models_value
         dup = sorted({m for m in models if models.count(m) > 1})
         if dup:
             raise ConfigError(f"model {dup[0]} is given twice")
     for m in models:
         if (why := model_id_problem(m)) is not None:
-            where = "--model" if sources["models"] == "flag" else f"models ({sources['models']})"
-            if models_value == ALL_MODELS:
-                where = f"{endpoint}/v1/models"
-            raise ConfigError(f"{where}: {why}", hint="a model id is sent as is: give the exact id "
-                                                      "`sweep models --endpoint URL` lists")
+            raise ConfigError(f"{f'{endpoint}/v1/models' if every else where('models')}: {why}",
+                              hint="a model id is sent as is: give the exact id `sweep models --endpoint URL` lists")
 
-    exams_value = pick("exams", flags.exams or None, sf.exams, None)
-    if isinstance(exams_value, str):
-        exams_value = [e.strip() for e in exams_value.split(",") if e.strip()]
-    exams: tuple[str, ...]
-    if exams_value is None:
-        exams = DEFAULT_EXAMS
-    elif sources["exams"] == "file":
-        exams = tuple(_exam_ref(e, base) for e in exams_value)
-    else:
-        exams = tuple(exams_value)
+    exams = tuple(get("exams"))
+    seeds = _seeds(given["seeds"]) if "seeds" in given else default("seeds")
+    _check_bounds(given, where)
+    parallel, stream = int(get("parallel")), bool(get("stream"))
 
-    seeds_value = pick("seeds", flags.seeds, sf.seeds, None)
-    seeds: tuple[int, ...]
-    if seeds_value is None:
-        seeds = DEFAULT_SEEDS
-    elif isinstance(seeds_value, list):
-        seeds = tuple(seeds_value)
-    else:
-        seeds = parse_seeds(seeds_value)
-
-    out_flag = flags.out_dir
-    out_dir = pick("out_dir", out_flag, rel(sf.out), Path("results"))
-    out_dir = Path(out_dir)
-    request_timeout = pick("request_timeout_s", flags.request_timeout_s, sf.request_timeout_s, 600.0, float)
-    retries = pick("retries", flags.retries, sf.retries, 3, int)
-    max_errors = pick("max_endpoint_errors", flags.max_endpoint_errors, sf.max_endpoint_errors, 3, int)
-    workers = pick("grading_workers", flags.grading_workers, sf.grading_workers, 2, int)
-    parallel = pick("parallel", flags.parallel, sf.parallel, 1, int)
-    stream = pick("stream", flags.stream, sf.stream, False, bool)
-    unload = pick("unload_between_models", flags.unload_between_models, sf.unload_between_models, False, bool)
-    for name, flag, value, low in (("request_timeout_s", "--request-timeout", request_timeout, 0.001),
-                                   ("retries", "--retries", retries, 0),
-                                   ("max_endpoint_errors", "--max-endpoint-errors", max_errors, 1),
-                                   ("grading_workers", "--grading-workers", workers, 1),
-                                   ("parallel", "--parallel", parallel, 1)):
-        if value < low:
-            where = flag if sources[name] == "flag" else f"{name} ({sources[name]})"
-            raise ConfigError(f"{where} must be at least {low:g} (got {value:g})")
-
-    default = _merge(SamplingSpec(), sf.sampling, flags.sampling)
-    by_model = {m: _merge(sf.profiles.get(m), sf.sampling, flags.sampling) for m in models}
+    flags = sampling or SamplingSpec()
+    default_sampling = _merge(SamplingSpec(), sf.sampling, flags)
+    by_model = {m: _merge(sf.profiles.get(m), sf.sampling, flags) for m in models}
     warnings: list[str] = []
-    if sf.models == ALL_MODELS or (sources["models"] != "file" and sf.profiles):
+    if sf.models == ALL_MODELS or (src["models"] != "file" and sf.profiles):
         unused = sorted(set(sf.profiles) - set(models))
         if unused:
             warnings.append(f"sweep file {config_path}: profile(s) for {', '.join(unused)} unused: "
                             "not among this run's models")
 
-    ls_path = pick("llama_swap_config", flags.llama_swap_config, rel(sf.llama_swap_config), None)
     llama_swap = None
-    if ls_path is not None:
-        llama_swap, ls_warnings = _llama_swap(Path(ls_path), models, by_model, seeds, env,
-                                              parallel=int(parallel), stream=bool(stream))
+    if "llama_swap_config" in given:
+        llama_swap, ls_warnings = _llama_swap(Path(given["llama_swap_config"]), models, by_model, seeds,
+                                              os.environ if env is None else env, parallel=parallel, stream=stream)
         warnings += ls_warnings
 
     cfg = RunConfig(
-        endpoint=endpoint, models=models, exams=exams, seeds=seeds, sampling=default,
-        sampling_by_model=by_model, out_dir=out_dir, request_timeout_s=float(request_timeout),
-        retries=int(retries), max_endpoint_errors=int(max_errors), grading_workers=int(workers),
-        parallel=int(parallel), stream=bool(stream), unload_between_models=bool(unload), api_key=api_key,
+        endpoint=endpoint, models=models, exams=exams, seeds=seeds, sampling=default_sampling,
+        sampling_by_model=by_model, out_dir=Path(get("out_dir")), request_timeout_s=float(get("request_timeout_s")),
+        retries=int(get("retries")), max_endpoint_errors=int(get("max_endpoint_errors")),
+        grading_workers=int(get("grading_workers")), parallel=parallel, stream=stream,
+        unload_between_models=bool(get("unload_between_models")), api_key=api_key,
         config_file=str(config_path) if config_path is not None else None,
-        llama_swap=llama_swap, sources=sources,
+        llama_swap=llama_swap, sources=src,
     )
     return Resolution(cfg, warnings)
 
 
-def _config_path(config_path: Path | None, env: Mapping[str, str]) -> Path | None:
-    """The sweep file: the one given, else ``$SWEEP_CONFIG``, else none."""
-    if config_path is None and env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV])
-    return config_path
+def _seeds(value: str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return parse_seeds(value)
+    return parse_seeds(",".join(str(s) for s in value))
 
 
-def _pick(name: str, flag: Any, from_file: Any, default: Any, kind: type,
-          env: Mapping[str, str]) -> tuple[Any, str]:
-    """One setting by flag > environment variable > sweep file > default, and where
-    it came from (``flag``, ``env:NAME``, ``file`` or ``default``)."""
-    if flag is not None and flag != ():
-        return flag, "flag"
-    var = _ENV.get(name)
-    if var and env.get(var):
-        return _env_value(var, env[var], kind), f"env:{var}"
-    if from_file is not None:
-        return from_file, "file"
-    return default, "default"
-
-
-def setting(name: str, flag: Any, *, config_path: Path | None = None, env: Mapping[str, str] | None = None,
-            default: Any = None, kind: type = str) -> Any:
-    """One setting of the config with the same precedence as ``resolve``, for what
-    must be known before the rest can be resolved (``sweep run --local`` needs
-    ``parallel`` to start its server, whose address is the endpoint)."""
-    env = os.environ if env is None else env
-    path = _config_path(config_path, env)
-    from_file = getattr(load(path), name) if path is not None else None
-    return _pick(name, flag, from_file, default, kind, env)[0]
+_FLAG = {"models": "model", "exams": "exam", "out_dir": "out", "request_timeout_s": "request_timeout"}
 
 
 def _merge(profile: SamplingSpec | None, file_default: SamplingSpec, flags: SamplingSpec) -> Sampling:

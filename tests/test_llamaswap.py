@@ -16,7 +16,7 @@ import pytest
 from harness import llamaswap
 from harness.errors import ConfigError
 from harness.store import Store
-from harness.sweepfile import Flags, SamplingSpec, resolve
+from harness.sweepfile import SamplingSpec, resolve
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 
@@ -216,9 +216,9 @@ def test_slots_and_loading_state(models):
 
 
 def test_resolve_warns_about_slots_and_loading_messages(models_dir):
-    flags = Flags(endpoint="http://x", models=("qwen3-30b-q4", "gpt-oss-20b", "gemma"), llama_swap_config=CONFIG,
-                  parallel=2, stream=True)
-    w = [x for x in resolve(flags, env={"MODELS_DIR": str(models_dir)}).warnings if "seed" not in x
+    values = {"endpoint": "http://x", "models": ("qwen3-30b-q4", "gpt-oss-20b", "gemma"), "llama_swap_config": CONFIG,
+              "parallel": 2, "stream": True}
+    w = [x for x in resolve(values, env={"MODELS_DIR": str(models_dir)}).warnings if "seed" not in x
          and "top_k" not in x and "temperature" not in x]
     assert any("'qwen3-30b-q4' runs llama-server with 1 slot(s) but the sweep sends 2" in x for x in w)
     assert not any("'gemma' runs" in x for x in w)   # no --parallel in its cmd: the server decides (the sweep
@@ -226,15 +226,15 @@ def test_resolve_warns_about_slots_and_loading_messages(models_dir):
     assert not any("'gpt-oss-20b' runs" in x for x in w)                      # -np 4 >= 2
     assert [x for x in w if "sendLoadingState" in x] == [next(x for x in w if "sendLoadingState is on for 'gemma'"
                                                               in x)]
-    quiet = resolve(Flags(endpoint="http://x", models=("gemma",), llama_swap_config=CONFIG),
+    quiet = resolve({"endpoint": "http://x", "models": ("gemma",), "llama_swap_config": CONFIG},
                     env={"MODELS_DIR": str(models_dir)}).warnings
     assert not any("slot" in x or "sendLoadingState" in x for x in quiet)    # one request at a time, not streamed
 
 
 def test_resolve_warns_once_per_model_and_parameter(models_dir):
-    flags = Flags(endpoint="http://x", models=("qwen3-30b-mxfp4", "gpt-oss-20b", "gemma", "qwen3-q5", "ghost"),
-                  llama_swap_config=CONFIG, sampling=SamplingSpec(top_k=40, temperature=0.8))
-    res = resolve(flags, env={"MODELS_DIR": str(models_dir)})
+    values = {"endpoint": "http://x", "models": ("qwen3-30b-mxfp4", "gpt-oss-20b", "gemma", "qwen3-q5", "ghost"),
+              "llama_swap_config": CONFIG}
+    res = resolve(values, sampling=SamplingSpec(top_k=40, temperature=0.8), env={"MODELS_DIR": str(models_dir)})
     w = res.warnings
     assert sum("qwen3-30b-mxfp4" in x and "temperature" in x for x in w) == 1
     assert sum("gpt-oss-20b" in x and "top_k" in x for x in w) == 1

@@ -16,7 +16,7 @@ import pytest
 from harness.client import Sampling
 from harness.errors import ConfigError
 from harness.store import Store
-from harness.sweepfile import Flags, SamplingSpec, load, resolve, sampling_from_flags
+from harness.sweepfile import SETTINGS, SamplingSpec, load, resolve, sampling_from_flags
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 
@@ -30,30 +30,55 @@ def _write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
     return p
 
 
+RUN_ENV = ("SWEEP_CONFIG", "SWEEP_ENDPOINT", "SWEEP_MODELS", "SWEEP_EXAMS", "SWEEP_SEEDS", "SWEEP_OUT",
+           "SWEEP_REQUEST_TIMEOUT", "SWEEP_RETRIES", "SWEEP_MAX_ENDPOINT_ERRORS", "SWEEP_GRADING_WORKERS",
+           "SWEEP_PARALLEL", "SWEEP_STREAM", "SWEEP_UNLOAD_BETWEEN_MODELS", "SWEEP_LLAMA_SWAP_CONFIG",
+           "SWEEP_API_KEY")
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """`sweep run ARGS` parsed as the CLI parses it (click: flag > env > --config file >
+    default) and resolved, without running anything: ``cli(*args, env={...})``."""
+    import sweep
+
+    def parse(*args: object, env: dict[str, str] | None = None):
+        for var in RUN_ENV:
+            monkeypatch.delenv(var, raising=False)
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        ctx = sweep.cli.commands["run"].make_context("run", [str(a) for a in args])
+        sampling = sampling_from_flags(**{k: ctx.params[k] for k in ("temperature", "max_tokens", "top_p", "top_k",
+                                                                      "min_p", "chat_template_kwargs")})
+        return sweep._resolve(ctx, sampling)
+
+    return parse
+
+
 # -- the shipped examples -----------------------------------------------------------
 
 
-def test_examples_load_and_resolve():
+def test_examples_load_and_resolve(cli):
     files = sorted(EXAMPLES.glob("*.toml"))
     assert {f.name for f in files} >= {"quant-comparison.toml", "multi-model.toml"}
     for f in files:
         sf = load(f)
         assert sf.endpoint and sf.models and sf.seeds
-        res = resolve(Flags(), config_path=f, env={})
+        res = cli("--config", f)
         assert res.warnings == []
         assert res.config.out_dir.parent.parent == EXAMPLES       # relative to the file
 
 
-def test_quant_example_holds_sampling_equal():
-    cfg = resolve(Flags(), config_path=EXAMPLES / "quant-comparison.toml", env={}).config
+def test_quant_example_holds_sampling_equal(cli):
+    cfg = cli("--config", EXAMPLES / "quant-comparison.toml").config
     quants = {m.rsplit("-", 1)[-1] for m in cfg.models}
     assert quants == {"q4_k_m", "q5_k_m", "mxfp4"}
     assert len({json.dumps(cfg.sampling_for(m).to_body(), sort_keys=True) for m in cfg.models}) == 1
     assert cfg.unload_between_models and len(cfg.seeds) == 10
 
 
-def test_multi_model_example_profiles():
-    cfg = resolve(Flags(), config_path=EXAMPLES / "multi-model.toml", env={}).config
+def test_multi_model_example_profiles(cli):
+    cfg = cli("--config", EXAMPLES / "multi-model.toml").config
     nothink = cfg.sampling_for("qwen3-30b-a3b-nothink")
     assert nothink.chat_template_kwargs == {"enable_thinking": False}
     assert cfg.sampling_for("qwen3-30b-a3b").chat_template_kwargs is None
@@ -126,8 +151,8 @@ FILE = """
 """
 
 
-def test_file_over_default(tmp_path):
-    cfg = resolve(Flags(), config_path=_write(tmp_path, FILE), env={}).config
+def test_file_over_default(tmp_path, cli):
+    cfg = cli("--config", _write(tmp_path, FILE)).config
     assert cfg.endpoint == "http://file:1" and cfg.models == ("a", "b") and cfg.seeds == (7, 8)
     assert cfg.out_dir == tmp_path / "res" and cfg.retries == 5
     assert cfg.request_timeout_s == 600.0 and cfg.grading_workers == 2       # defaults
@@ -138,108 +163,141 @@ def test_file_over_default(tmp_path):
     assert cfg.config_file == str(tmp_path / "sweep.toml")
 
 
-def test_env_over_file_and_flag_over_env(tmp_path):
+def test_env_over_file_and_flag_over_env(tmp_path, cli):
     path = _write(tmp_path, FILE)
     env = {"SWEEP_ENDPOINT": "http://env:2", "SWEEP_SEEDS": "1,2,3", "SWEEP_RETRIES": "1",
            "SWEEP_MODELS": "b", "SWEEP_OUT": str(tmp_path / "envout")}
-    cfg = resolve(Flags(), config_path=path, env=env).config
+    cfg = cli("--config", path, env=env).config
     assert (cfg.endpoint, cfg.seeds, cfg.retries, cfg.models) == ("http://env:2", (1, 2, 3), 1, ("b",))
     assert cfg.out_dir == tmp_path / "envout" and cfg.sources["seeds"] == "env:SWEEP_SEEDS"
-    flags = Flags(endpoint="http://flag:3", seeds="9", retries=0, models=("a",), out_dir=Path("flagout"))
-    cfg = resolve(flags, config_path=path, env=env).config
+    cfg = cli("--config", path, "--endpoint", "http://flag:3", "--seeds", "9", "--retries", "0", "--model", "a",
+              "--out", "flagout", env=env).config
     assert (cfg.endpoint, cfg.seeds, cfg.retries, cfg.models) == ("http://flag:3", (9,), 0, ("a",))
     assert cfg.out_dir == Path("flagout") and cfg.sources["endpoint"] == "flag"
 
 
-def test_parallel_and_stream_precedence(tmp_path):
+def test_parallel_and_stream_precedence(tmp_path, cli):
     path = _write(tmp_path, "    parallel = 2\n    stream = true" + FILE)
-    cfg = resolve(Flags(), config_path=path, env={}).config
+    cfg = cli("--config", path).config
     assert (cfg.parallel, cfg.stream) == (2, True) and cfg.sources["parallel"] == "file"
-    cfg = resolve(Flags(), config_path=path, env={"SWEEP_PARALLEL": "3", "SWEEP_STREAM": "0"}).config
+    cfg = cli("--config", path, env={"SWEEP_PARALLEL": "3", "SWEEP_STREAM": "0"}).config
     assert (cfg.parallel, cfg.stream) == (3, False) and cfg.sources["stream"] == "env:SWEEP_STREAM"
-    cfg = resolve(Flags(parallel=4, stream=True), config_path=path, env={"SWEEP_PARALLEL": "3"}).config
+    cfg = cli("--config", path, "--parallel", "4", "--stream", env={"SWEEP_PARALLEL": "3"}).config
     assert (cfg.parallel, cfg.stream) == (4, True)
-    assert resolve(Flags(), config_path=_write(tmp_path, FILE, "plain.toml"), env={}).config.parallel == 1
+    assert cli("--config", _write(tmp_path, FILE, "plain.toml")).config.parallel == 1
     assert cfg.to_json()["parallel"] == 4 and cfg.to_json()["stream"] is True     # stored with the run
 
 
-def test_one_setting_before_the_rest(tmp_path):
-    """`sweep run --local` needs `parallel` before the endpoint exists: same precedence."""
-    from harness.sweepfile import setting
+def test_parallel_is_known_before_the_endpoint(tmp_path, monkeypatch):
+    """`sweep run --local` starts its server with `parallel` before the endpoint exists:
+    click resolved it already, with the same precedence."""
+    import sweep
 
     path = _write(tmp_path, "    parallel = 2" + FILE)
-    assert setting("parallel", None, config_path=path, env={}, default=1, kind=int) == 2
-    assert setting("parallel", None, env={"SWEEP_CONFIG": str(path)}, default=1, kind=int) == 2
-    assert setting("parallel", None, config_path=path, env={"SWEEP_PARALLEL": "3"}, default=1, kind=int) == 3
-    assert setting("parallel", 4, config_path=path, env={"SWEEP_PARALLEL": "3"}, default=1, kind=int) == 4
-    assert setting("parallel", None, env={}, default=1, kind=int) == 1
+
+    def parallel(*args: str, env: dict[str, str] | None = None) -> object:
+        monkeypatch.delenv("SWEEP_PARALLEL", raising=False)
+        monkeypatch.delenv("SWEEP_CONFIG", raising=False)
+        for k, v in (env or {}).items():
+            monkeypatch.setenv(k, v)
+        return sweep.cli.commands["run"].make_context("run", list(args)).params["parallel"]
+
+    assert parallel("--config", str(path)) == 2
+    assert parallel(env={"SWEEP_CONFIG": str(path)}) == 2
+    assert parallel("--config", str(path), env={"SWEEP_PARALLEL": "3"}) == 3
+    assert parallel("--config", str(path), "--parallel", "4", env={"SWEEP_PARALLEL": "3"}) == 4
+    assert parallel() is None                      # the default: RunConfig's (1)
     with pytest.raises(ConfigError, match="SWEEP_PARALLEL='x' is not a valid int"):
-        setting("parallel", None, env={"SWEEP_PARALLEL": "x"}, default=1, kind=int)
+        parallel(env={"SWEEP_PARALLEL": "x"})
 
 
-def test_empty_env_var_is_unset(tmp_path):
-    cfg = resolve(Flags(), config_path=_write(tmp_path, FILE), env={"SWEEP_ENDPOINT": ""}).config
+def test_empty_env_var_is_unset(tmp_path, cli):
+    cfg = cli("--config", _write(tmp_path, FILE), env={"SWEEP_ENDPOINT": ""}).config
     assert cfg.endpoint == "http://file:1"
 
 
-def test_config_path_from_env(tmp_path):
+def test_config_path_from_env(tmp_path, cli):
     path = _write(tmp_path, FILE)
-    cfg = resolve(Flags(), env={"SWEEP_CONFIG": str(path)}).config
+    cfg = cli(env={"SWEEP_CONFIG": str(path)}).config
     assert cfg.endpoint == "http://file:1"
 
 
-def test_sampling_flag_beats_profile_for_every_model(tmp_path):
-    flags = Flags(sampling=SamplingSpec(temperature=0.9, top_p=0.5))
-    cfg = resolve(flags, config_path=_write(tmp_path, FILE), env={}).config
+def test_sampling_flag_beats_profile_for_every_model(tmp_path, cli):
+    cfg = cli("--temperature", "0.9", "--top-p", "0.5", "--config", _write(tmp_path, FILE)).config
     for m in ("a", "b"):
         s = cfg.sampling_for(m)
         assert s.temperature == 0.9 and s.top_p == 0.5 and s.top_k == 40
     assert cfg.sampling_for("b").chat_template_kwargs == {"enable_thinking": False}
 
 
-def test_sampling_has_no_environment_variables(tmp_path):
-    cfg = resolve(Flags(), config_path=_write(tmp_path, FILE), env={"SWEEP_TEMPERATURE": "0.1"}).config
+def test_sampling_has_no_environment_variables(tmp_path, cli):
+    cfg = cli("--config", _write(tmp_path, FILE), env={"SWEEP_TEMPERATURE": "0.1"}).config
     assert cfg.sampling_for("a").temperature == 0.5
 
 
-def test_no_file_defaults():
-    cfg = resolve(Flags(endpoint="http://x", models=("m",)), env={}).config
+def test_no_file_defaults(cli):
+    cfg = cli("--endpoint", "http://x", "--model", "m").config
     assert cfg.seeds == (42, 123, 456) and cfg.exams == ("go-basics",) and cfg.out_dir == Path("results")
     assert cfg.sampling_for("m") == Sampling()         # temperature 1.0, max_tokens 16384
     assert not cfg.unload_between_models
 
 
-def test_profiles_unused_after_model_override_warn(tmp_path):
-    res = resolve(Flags(models=("a",)), config_path=_write(tmp_path, FILE), env={})
+def test_profiles_unused_after_model_override_warn(tmp_path, cli):
+    res = cli("--model", "a", "--config", _write(tmp_path, FILE))
     assert res.config.models == ("a",)
     assert any("profile(s) for b unused" in w for w in res.warnings)
 
 
-@pytest.mark.parametrize("flags, env, needle", [
-    (Flags(models=("m",)), {}, "no endpoint given"),
-    (Flags(endpoint="http://x"), {}, "no model given"),
-    (Flags(endpoint="http://x", models=("m",), seeds="1,x"), {}, "--seeds"),
-    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_RETRIES": "many"}, "SWEEP_RETRIES='many'"),
-    (Flags(endpoint="http://x", models=("m",), grading_workers=0), {}, "--grading-workers must be at least 1"),
-    (Flags(endpoint="http://x", models=("m",), parallel=0), {}, "--parallel must be at least 1"),
-    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_PARALLEL": "0"}, "parallel (env:SWEEP_PARALLEL) must be"),
-    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_STREAM": "maybe"}, "SWEEP_STREAM='maybe'"),
-    (Flags(endpoint="http://x", models=("m", "m")), {}, "given twice"),
-    (Flags(endpoint="http://x", models=("all", "m")), {}, "--model all stands alone"),
-    (Flags(endpoint="http://x", models=("m",), seeds="-1"), {}, "seed -1 is outside 0..4294967294"),
-    (Flags(endpoint="http://x", models=("m",), seeds="1,4294967295"), {}, "seed 4294967295 is outside"),
-    (Flags(endpoint="http://x", models=("m",), seeds="99999999999999999999"), {}, "seed 99999999999999999999 is"),
-    (Flags(endpoint="http://x", models=("m",)), {"SWEEP_SEEDS": "7,-3"}, "seed -3 is outside"),
-    (Flags(endpoint="http://x", models=("",)), {}, "--model: an empty model id"),
-    (Flags(endpoint="http://x", models=("qwen3\n",)), {}, "contains a control character"),
-    (Flags(endpoint="http://x", models=("a\tb",)), {}, "contains a control character"),
-    (Flags(endpoint="http://x", models=(" m",)), {}, "leading or trailing blanks"),
-    (Flags(endpoint="http://x"), {"SWEEP_MODELS": "a,b\x07"}, "models (env:SWEEP_MODELS): model id"),
+X = ("--endpoint", "http://x")
+
+
+@pytest.mark.parametrize("args, env, needle", [
+    (("--model", "m"), {}, "no endpoint given"),
+    (X, {}, "no model given"),
+    ((*X, "--model", "m", "--seeds", "1,x"), {}, "--seeds"),
+    ((*X, "--model", "m"), {"SWEEP_RETRIES": "many"}, "SWEEP_RETRIES='many'"),
+    ((*X, "--model", "m", "--grading-workers", "0"), {}, "--grading-workers must be at least 1"),
+    ((*X, "--model", "m", "--parallel", "0"), {}, "--parallel must be at least 1"),
+    ((*X, "--model", "m"), {"SWEEP_PARALLEL": "0"}, "parallel (env:SWEEP_PARALLEL) must be"),
+    ((*X, "--model", "m", "--request-timeout", "0"), {}, "--request-timeout must be more than 0"),
+    ((*X, "--model", "m"), {"SWEEP_STREAM": "maybe"}, "SWEEP_STREAM='maybe'"),
+    ((*X, "--model", "m", "--model", "m"), {}, "given twice"),
+    ((*X, "--model", "all", "--model", "m"), {}, "--model all stands alone"),
+    ((*X, "--model", "m", "--seeds", "-1"), {}, "seed -1 is outside 0..4294967294"),
+    ((*X, "--model", "m", "--seeds", "1,4294967295"), {}, "seed 4294967295 is outside"),
+    ((*X, "--model", "m", "--seeds", "99999999999999999999"), {}, "seed 99999999999999999999 is"),
+    ((*X, "--model", "m"), {"SWEEP_SEEDS": "7,-3"}, "seed -3 is outside"),
+    ((*X, "--model", ""), {}, "--model: an empty model id"),
+    ((*X, "--model", "qwen3\n"), {}, "contains a control character"),
+    ((*X, "--model", "a\tb"), {}, "contains a control character"),
+    ((*X, "--model", " m"), {}, "leading or trailing blanks"),
+    (X, {"SWEEP_MODELS": "a,b\x07"}, "models (env:SWEEP_MODELS): model id"),
 ])
-def test_resolution_errors(flags, env, needle):
+def test_resolution_errors(cli, args, env, needle):
     with pytest.raises(ConfigError, match=None) as e:
-        resolve(flags, env=env)
+        cli(*args, env=env)
     assert needle in e.value.one_line()
+
+
+def test_sources_are_recorded_for_every_setting(tmp_path, cli):
+    cfg = cli("--config", _write(tmp_path, FILE), "--parallel", "2", env={"SWEEP_ENDPOINT": "http://env:2"}).config
+    assert set(cfg.sources) == set(SETTINGS)
+    assert (cfg.sources["parallel"], cfg.sources["endpoint"], cfg.sources["retries"],
+            cfg.sources["grading_workers"]) == ("flag", "env:SWEEP_ENDPOINT", "file", "default")
+
+
+def test_resolve_as_a_library_call():
+    """Without the CLI: values as flags give them, the rest RunConfig's defaults."""
+    res = resolve({"endpoint": "http://x", "models": ("m",), "seeds": "1,2", "parallel": 3},
+                  sampling=SamplingSpec(temperature=0.2))
+    cfg = res.config
+    assert (cfg.seeds, cfg.parallel, cfg.retries, cfg.exams) == ((1, 2), 3, 3, ("go-basics",))
+    assert cfg.sampling_for("m").temperature == 0.2
+    assert cfg.sources["parallel"] == "given" and cfg.sources["retries"] == "default"
+    with pytest.raises(ConfigError, match=r"retries \(given\) must be at least 0"):
+        resolve({"endpoint": "http://x", "models": ("m",), "retries": -1})
+    with pytest.raises(TypeError, match="not run settings: temperature"):
+        resolve({"endpoint": "http://x", "models": ("m",), "temperature": 1.0})
 
 
 def test_sampling_flag_errors():
@@ -254,7 +312,7 @@ def test_sampling_flag_errors():
 # -- --model all, over real HTTP -------------------------------------------------------------
 
 
-def test_model_all_lists_the_endpoint(tmp_path):
+def test_model_all_lists_the_endpoint(tmp_path, cli):
     path = _write(tmp_path, """
         models = "all"
         [profiles.beta]
@@ -263,9 +321,9 @@ def test_model_all_lists_the_endpoint(tmp_path):
         temperature = 0.3
     """)
     with ScriptedLLM({"alpha": Reply("x"), "beta": Reply("y")}) as llm:
-        res = resolve(Flags(endpoint=llm.url), config_path=path, env={})
+        res = cli("--endpoint", llm.url, "--config", path)
         listed = [r.path for r in llm.requests]
-        res2 = resolve(Flags(endpoint=llm.url, models=("all",)), env={})
+        res2 = cli("--endpoint", llm.url, "--model", "all")
     assert res.config.models == ("alpha", "beta") and res2.config.models == ("alpha", "beta")
     assert listed == ["/v1/models"]
     assert res.config.sampling_for("beta").temperature == 0.1

@@ -249,9 +249,13 @@ class Process:
         self.kill_group()
 
     def stdout_so_far(self) -> bytes:
+        if self._returncode is not None:
+            self._out.join(2.0)   # exited: what it wrote last may still be in the pipe
         return self._out.data()
 
     def stderr_so_far(self) -> bytes:
+        if self._returncode is not None:
+            self._err.join(2.0)
         return self._err.data()
 
     # -- lifecycle ----------------------------------------------------------

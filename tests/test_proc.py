@@ -145,3 +145,13 @@ def _wait_for(pred, timeout=5.0):
             return True
         time.sleep(0.01)
     return pred()
+
+
+def test_output_written_just_before_exit_is_there_once_the_exit_is_seen():
+    """A check that sees the program exit and then reads its stderr gets the last
+    line (the reader thread may not have drained the pipe yet when the exit is seen)."""
+    for _ in range(30):
+        with proc.spawn(["/bin/sh", "-c", "echo boom >&2; exit 3"], env={"PATH": "/usr/bin:/bin"}) as p:
+            while p.poll() is None:
+                pass
+            assert p.stderr_so_far() == b"boom\n"

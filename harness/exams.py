@@ -2,9 +2,10 @@
 
 An exam is a directory ``exams/<id>/`` with an ``exam.toml`` manifest (see
 docs/adding-an-exam.md for every field), jinja2 prompt templates, per task a
-reference solution and known-bad variants, and its checks: either hidden stdin/args
-cases in the manifest (``grader = "stdio"``) or a ``checks.py`` module driving the
-built binary (``grader = "checks"``). Adding an exam needs no change to the core.
+reference solution and known-bad variants, and its checks: hidden stdin/args cases
+in the manifest (``grader = "stdio"``), a ``checks.py`` module driving the built
+binary (``grader = "checks"``), or ``*_test.go`` files compiled into the answer's
+package (``grader = "gotest"``). Adding an exam needs no change to the core.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ class _Strict(BaseModel):
 
 
 class Limits(_Strict):
-    build_timeout_s: float = Field(120.0, gt=0)
-    run_timeout_s: float = Field(5.0, gt=0)          # per program run (stdio) / per check step
-    check_timeout_s: float = Field(60.0, gt=0)       # whole check driver (checks grader)
+    build_timeout_s: float = Field(120.0, gt=0)      # each go build (and gotest's go test -c)
+    run_timeout_s: float = Field(5.0, gt=0)          # per program run (stdio) / per check step; gotest: margin
+    check_timeout_s: float = Field(60.0, gt=0)       # whole check driver (checks); -test.timeout (gotest)
     memory_mb: int = Field(1024, ge=512)             # address space of each process; Go needs >= ~1 GiB
     output_kb: int = Field(1024, ge=1)               # per stream
     grading_memory_mb: int = Field(2048, ge=256)     # every process of one grading together (memory cgroup)
@@ -89,9 +90,10 @@ class Variant(_Strict):
 
 
 class CheckDecl(_Strict):
-    """One check of a ``checks`` exam's task, declared in exam.toml (``[[tasks.checks]]``)."""
+    """One check of a ``checks`` or ``gotest`` exam's task, declared in exam.toml
+    (``[[tasks.checks]]``); a gotest check is a test or subtest name (``TestX/sub``)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.\-]*$")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.\-]*(/[A-Za-z0-9_:.\-#]+)*$")
     points: float = Field(gt=0)
 
 
@@ -108,11 +110,12 @@ class Task(_Strict):
     points: float = Field(gt=0)
     reference: str                     # reference solution (.go or a full answer .md)
     starter: str | None = None         # starter code, given to the prompt template as `starter`
-    race: bool = False                 # also build with -race (checks grader)
+    race: bool = False                 # also build with -race (checks); gotest: test binary built with -race
     cases: list[Case] = []
     variants: list[Variant] = []
     baseline: Variant | None = None    # e.g. the unmodified starter, with its known score
-    checks: list[CheckDecl] = []       # a checks exam's checks, in report order (the fixed denominator)
+    checks: list[CheckDecl] = []       # a checks/gotest exam's checks, in report order (the fixed denominator)
+    tests: list[str] = []              # gotest: the exam's *_test.go files, compiled into the answer's package
 
     def declared_checks(self, grader: str) -> list[tuple[str, float]]:
         """The task's checks and their points, in report order: what every grade of
@@ -129,7 +132,7 @@ class Manifest(_Strict):
     title: str = Field(min_length=1)
     version: int = Field(ge=1)
     description: str = ""
-    grader: Literal["stdio", "checks"]
+    grader: Literal["stdio", "checks", "gotest"]
     system_prompt: str | None = None
     limits: Limits = Limits()
     tasks: list[Task] = Field(min_length=1)
@@ -156,6 +159,24 @@ class Manifest(_Strict):
                 total = round(sum(c.points for c in t.checks), 6)
                 if total != round(t.points, 6):
                     raise ValueError(f"tasks[{i}].checks add up to {total:g} points but the task has {t.points:g}")
+        return self
+
+    @model_validator(mode="after")
+    def _gotest_needs_tests(self) -> Manifest:
+        for i, t in enumerate(self.tasks):
+            if self.grader != "gotest":
+                if t.tests:
+                    raise ValueError(f"tasks[{i}].tests is only for grader = \"gotest\"")
+                continue
+            if not t.tests:
+                raise ValueError(f"tasks[{i}].tests is empty (a gotest task lists its *_test.go files)")
+            base = [Path(f).name for f in t.tests]
+            bad = [f for f in t.tests if not f.endswith("_test.go")]
+            if bad:
+                raise ValueError(f"tasks[{i}].tests: {bad[0]} is not a *_test.go file")
+            if len(set(base)) != len(base):
+                raise ValueError(f"tasks[{i}].tests: two files share a name")
+            _relative(t.tests)
         return self
 
     @model_validator(mode="after")
@@ -233,7 +254,8 @@ class Exam:
     @cached_property
     def grader_hash(self) -> str:
         """sha256 of everything that decides a grade (12 hex digits): the manifest
-        (cases, limits, points), the exam's Python files, and every module of ours
+        (cases, limits, points), the exam's Python files and ``*_test.go`` files (a
+        gotest exam's tests), and every module of ours
         that grading can load (:func:`grading_modules`: the grading entry point, the
         exam's Python files and what they import, transitively). Docs, prompts, the
         reference and variant sources, reports and the scripted LLM server do not
@@ -241,7 +263,8 @@ class Exam:
         h = hashlib.sha256()
         exam_py = []
         for p in sorted(self.root.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or p.name == "exam.toml"):
+            if p.is_file() and "__pycache__" not in p.parts and (
+                    p.suffix == ".py" or p.name == "exam.toml" or p.name.endswith("_test.go")):
                 h.update(str(p.relative_to(self.root)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
                 if p.suffix == ".py":
@@ -362,6 +385,8 @@ def _check_files(exam: Exam, manifest_path: Path) -> None:
                 )
         if t.baseline is not None:
             need(t.baseline.file, f"tasks[{i}].baseline.file")
+        for j, rel in enumerate(t.tests):
+            need(rel, f"tasks[{i}].tests[{j}]")
         # every kind: a variant fails named checks, and its points are what the others give
         pts = dict(t.declared_checks(exam.manifest.grader))
         named = [(f"variants[{j}]", v) for j, v in enumerate(t.variants)]
@@ -390,9 +415,7 @@ def builtin_exams_dir() -> Path:
 
 def search_path(extra: list[Path] | None = None) -> list[Path]:
     dirs = list(extra or [])
-    from harness import machine
-
-    env = machine.read().exams_path
+    env = os.environ.get("SWEEP_EXAMS_PATH")
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
     dirs.append(builtin_exams_dir())

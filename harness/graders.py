@@ -6,7 +6,9 @@ binaries to it. The kinds:
 
 * ``stdio`` (:mod:`harness.grader_stdio`): hidden cases on stdin/argv, stdout compared;
 * ``checks`` (:mod:`harness.grader_checks`): the exam's ``checks.py`` drives the binary
-  in a check driver (``harness.driver``).
+  in a check driver (``harness.driver``);
+* ``gotest`` (:mod:`harness.grader_gotest`): the exam's ``*_test.go`` files compiled
+  into the answer's package, each listed test or subtest a check.
 
 Every kind declares its checks from the manifest alone (``Task.declared_checks``):
 the fixed denominator never depends on running exam code.
@@ -20,7 +22,7 @@ from typing import ClassVar, Protocol
 
 from harness import proc, sandbox
 from harness.exams import Exam, Task
-from harness.gotool import BuildResult
+from harness.gotool import BuildResult, Toolchain
 from harness.results import CheckResult
 
 
@@ -36,6 +38,8 @@ class GradingRun:
     names: list[tuple[str, float]]      # the declared checks (fixed denominator)
     box: sandbox.Sandbox
     group: sandbox.Group                # every process of the grading joins it
+    source: str = ""                    # the answer's Go source, as built
+    toolchain: Toolchain | None = None  # the toolchain that built it (a grader may build more)
 
     @property
     def binary(self) -> Path:

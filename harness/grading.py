@@ -26,6 +26,7 @@ from harness.errors import ExamError, GradingError
 from harness.exams import Exam, Task
 from harness.gotool import BuildResult, BuildStatus, Toolchain, explain_build
 from harness.grader_checks import ChecksGrader
+from harness.grader_gotest import GotestGrader
 from harness.grader_stdio import StdioGrader, normalize_output
 from harness.graders import Grader, GradingRun
 from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
@@ -33,7 +34,7 @@ from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
 __all__ = ["GRADERS", "check_names", "grade_source", "grader_for", "load_checks_module", "normalize_output",
            "printable"]
 
-GRADERS: dict[str, Grader] = {g.kind: g for g in (StdioGrader(), ChecksGrader())}
+GRADERS: dict[str, Grader] = {g.kind: g for g in (StdioGrader(), ChecksGrader(), GotestGrader())}
 
 
 def grader_for(exam: Exam) -> Grader:
@@ -143,7 +144,7 @@ def _grade_in(
     box = sandbox.current()
     with box.grading_group(memory_bytes=limits.grading_memory_mb * proc.MiB) as group:
         try:
-            grade = _run_phase(exam, task, build, race_build, workdir, names, box, group)
+            grade = _run_phase(exam, task, build, race_build, workdir, names, box, group, source, toolchain)
             error: GradingError | None = None
         except GradingError as e:
             grade, error = _error_grade(names, task, e.message), e
@@ -211,8 +212,10 @@ def _run_phase(
     names: list[tuple[str, float]],
     box: sandbox.Sandbox,
     group: sandbox.Group,
+    source: str = "",
+    toolchain: Toolchain | None = None,
 ) -> Grade:
-    run = GradingRun(exam, task, build, race_build, workdir, names, box, group)
+    run = GradingRun(exam, task, build, race_build, workdir, names, box, group, source, toolchain)
     checks, notes = grader_for(exam).score(run)
     details: dict[str, object] = {"build_s": round(build.wall_s, 3), **notes}
     pts, mx = total(checks)

@@ -27,18 +27,6 @@ pytestmark = pytest.mark.slow
 AS_ROOT = os.geteuid() == 0
 
 
-@pytest.fixture(params=["bwrap", "plain"])
-def isolation(request, monkeypatch):
-    monkeypatch.setenv("SWEEP_ISOLATION", request.param)
-    sandbox.reset()
-    try:
-        box = sandbox.current()
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"{request.param} not available here: {e}")
-    yield box
-    sandbox.reset()
-
-
 CHECKS_PY = '''
 from harness.checkkit import CheckContext, CheckResult
 

@@ -26,18 +26,6 @@ def prog(imports: list[str], body: str, extra: str = "") -> str:
     return f"package main\n\nimport (\n{imps}\n)\n\nvar _ = fmt.Sprint\n\n{extra}\nfunc main() {{\n{body}\n}}\n"
 
 
-@pytest.fixture(params=["bwrap", "plain"])
-def isolation(request, monkeypatch):
-    monkeypatch.setenv("SWEEP_ISOLATION", request.param)
-    sandbox.reset()
-    try:
-        box = sandbox.current()
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"{request.param} not available here: {e}")
-    yield box
-    sandbox.reset()
-
-
 @pytest.fixture
 def exam(tmp_path):
     return make_tiny_exam(tmp_path / "exams")

@@ -502,6 +502,12 @@ def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
         for c in g.checks:
             mark = {"pass": "PASS", "fail": "FAIL", "not_run": "SKIP", "error": "ERR "}[c.status.value]
             click.echo(f"  {mark} {c.name:<24} {c.points:g}/{c.max_points:g}  {c.detail}")
+        log = str(g.details.get("build_log") or g.details.get("test_build_log") or "").strip()
+        if log:
+            what = "the build" if "build_log" in g.details else "the build of the exam's tests"
+            click.echo(f"  {what} said:")
+            for line in log.splitlines()[-20:]:
+                click.echo(f"    {line}")
     if g.outcome.value == "grading_error":
         sys.exit(2)
 
@@ -532,7 +538,7 @@ def local_install_cmd(jobs: int | None, dry_run: bool) -> None:
 
 @cli.group()
 def exams() -> None:
-    """List and validate exams."""
+    """List, create, show and validate exams."""
 
 
 @exams.command(name="list")
@@ -549,6 +555,42 @@ def exams_list(as_json: bool) -> None:
         return
     for e in found:
         click.echo(f"{e.id:<22} v{e.version}  /{e.max_points:g}  {len(e.tasks)} task(s)  {e.manifest.title}")
+
+
+@exams.command(name="new")
+@click.argument("name")
+@click.option("--grader", type=click.Choice(["stdio", "checks", "gotest"]), required=True,
+              help="How answers are graded: hidden cases, a checks.py, or Go tests.")
+@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to create the exam directory NAME.")
+def exams_new(name: str, grader: str, parent: Path) -> None:
+    """Write a working exam skeleton (manifest, prompt, reference, a known-bad variant
+    and its checks) that `sweep exams validate` passes as written."""
+    from harness.scaffold import new_exam
+
+    root = new_exam(name, grader, parent)
+    click.echo(f"wrote {root}")
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            click.echo(f"  {p.relative_to(root)}")
+    click.echo(f"next: sweep exams validate {root}  (or put {root.parent} on SWEEP_EXAMS_PATH)")
+
+
+@exams.command(name="show")
+@click.argument("exam_id")
+@click.argument("task_id", required=False)
+def exams_show(exam_id: str, task_id: str | None) -> None:
+    """Print the rendered prompt of a task (every task without TASK_ID), as a model gets it."""
+    from harness.exams import find_exam
+
+    exam = find_exam(exam_id)
+    tasks = [exam.task(task_id)] if task_id else exam.tasks
+    for i, task in enumerate(tasks):
+        if i:
+            click.echo()
+        for m in exam.messages(task):
+            click.echo(f"--- {exam.id}/{task.id} [{m['role']}] ---")
+            click.echo(m["content"].rstrip("\n"))
 
 
 @exams.command(name="validate")

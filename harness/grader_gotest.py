@@ -41,7 +41,7 @@ grading's memory or process limit is exhausted is the answer's doing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -57,6 +57,7 @@ ANSWER_FILE = "answer.go"
 MARKER = "\x16"             # testing's -test.v=test2json framing marker
 ERR_START, ERR_END = "\x0f", "\x0e"   # around t.Error output in that mode
 WALL_MARGIN_S = 15.0        # our wall limit: Go's -test.timeout plus this
+RACE_ADDRESS_SPACE_MB = 4096   # a -race binary's floor: ThreadSanitizer reserves address space up front
 
 _FRAME = re.compile(r"^(?:=== (RUN|PAUSE|CONT|NAME)\s+(\S*)|--- (PASS|FAIL|SKIP): (\S+) \(([\d.]+)s\))")
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_]\w*)", re.M)
@@ -115,6 +116,9 @@ class TestState:
 class Events:
     tests: dict[str, TestState] = field(default_factory=dict)   # in start order
     tail: list[str] = field(default_factory=list)               # output after the last framing line
+    # Tests that failed since the last test started: a panicking test is reported
+    # failed (it and its parents) just before the panic is printed.
+    final_fails: list[str] = field(default_factory=list)
 
     def running(self) -> list[str]:
         return [n for n, s in self.tests.items() if s.action == "run"]
@@ -140,11 +144,13 @@ def parse_test2json(stdout: str) -> Events:
         if verb is not None:
             if verb == "RUN":
                 ev.tests[name] = TestState()
+                ev.final_fails = []
             current = name or None
             continue
         result, name = m.group(3), m.group(4)
         st = ev.tests.setdefault(name, TestState())
         st.action = result.lower()
+        ev.final_fails = [*ev.final_fails, name] if st.action == "fail" else []
         current = name
     return ev
 
@@ -174,9 +180,12 @@ def _crash_reason(res: proc.ProcResult, ev: Events) -> str:
         return f"timeout: Go's -test.timeout ({m.group(1)}) fired while it ran"
     m = re.search(r"^(?:panic: (.*)|(fatal error: .*))$", tail, re.M)
     if m:
-        return f"panic: {(m.group(1) or m.group(2))[:240]}"
+        return f"panic: {(m.group(1) or m.group(2)).removesuffix(' [recovered, repanicked]')[:240]}"
     if res.output_limited:
         return "crash: the test binary printed more than the output limit"
+    err = [ln for ln in res.stderr_text().splitlines() if ln.strip()]
+    if err and not ev.tests:
+        return f"crash: the test binary {res.describe_exit()}: {err[0][:200]}"
     return f"crash: the test binary {res.describe_exit()}"
 
 
@@ -208,6 +217,10 @@ class GotestGrader:
                 "\n".join(ln for ln in log.splitlines() if not ln.startswith("#")), 3)
             return [CheckResult.failing(n, p, why) for n, p in run.names], details
         outcome, rounds, crashes = _run_tests(run, binary)
+        never = "never ran: the test binary did not reach it"
+        if crashes and not outcome:
+            never = f"never ran: the test binary stopped before any test started ({crashes[0].split(': ', 1)[1]})"
+
         details.update(gotest="ran", test_runs=rounds)
         if crashes:
             details["crashes"] = crashes
@@ -215,7 +228,7 @@ class GotestGrader:
         for n, p in run.names:
             got = outcome.get(n)
             if got is None:
-                results.append(CheckResult.not_run(n, p, "never ran: the test binary did not reach it"))
+                results.append(CheckResult.not_run(n, p, never))
             elif got == "":
                 results.append(CheckResult.passing(n, p))
             else:
@@ -271,13 +284,18 @@ def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list
     scale = _time_scale(_passed_to_checks())
     go_timeout = exam.manifest.limits.check_timeout_s * scale
     limits = run_limits(exam, wall_s=go_timeout + WALL_MARGIN_S)
+    if run.task.race:
+        # Address space is not memory (the grading's cgroup bounds that): ThreadSanitizer
+        # reserves gigabytes it never touches, and dies at start under a 1 GiB limit.
+        limits = replace(limits, address_space=max(limits.address_space or 0, RACE_ADDRESS_SPACE_MB * proc.MiB))
     scratch = exam.manifest.limits.scratch_mb * proc.MiB
     names = [n for n, _ in run.names]
     todo = list(dict.fromkeys(n.split("/", 1)[0] for n in names))   # top-level tests, in order
     outcome: dict[str, str] = {}
     crashes: list[str] = []
     rounds = 0
-    while todo and rounds < len(todo) + 1:
+    max_rounds = len(todo)      # each round after a crash starts at least one more test
+    while todo and rounds < max_rounds:
         rounds += 1
         home = run.workdir / f"gotest-home-{rounds}"
         env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all",
@@ -294,8 +312,9 @@ def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list
                                f"-test.timeout fired (machine too slow or stopped?)")
         crashed = res.returncode not in (0, 1) or res.timed_out or res.output_limited
         reason = _crash_reason(res, ev) if crashed else ""
+        hit = set(ev.running()) | (set(ev.final_fails) if reason.startswith("panic") else set())
         for name, st in ev.tests.items():
-            if st.action == "run":
+            if name in hit:
                 outcome[name] = reason or "crash: the test binary stopped during this test"
             elif st.action == "pass":
                 outcome[name] = ""
@@ -303,7 +322,7 @@ def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list
                 outcome[name] = _failure(st)
         started_top = {n.split("/", 1)[0] for n in ev.tests}
         if crashed:
-            crashes.append(f"run {rounds}: {reason}" + (f" (in {', '.join(ev.running())})" if ev.running() else ""))
+            crashes.append(f"run {rounds}: {reason}" + (f" (in {', '.join(sorted(hit))})" if hit else ""))
         left = [t for t in todo if t not in started_top]
         if not crashed or left == todo:
             break       # a clean exit ran all it would; a crash before any test: no point trying again

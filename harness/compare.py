@@ -111,6 +111,13 @@ def compare(df: pd.DataFrame, a: str, b: str, *, exam: str | None = None, conf: 
     return out
 
 
+def verdicts(df: pd.DataFrame, a: str, b: str) -> list[str]:
+    """The plain-language verdict of A against B on each exam version they have paired
+    cells on (none when they have none): what the quantization view says of each quant
+    against the largest one."""
+    return [c.verdict for c in compare(df, a, b, strict=False)]
+
+
 def _compare_exam(a: str, b: str, exam: str, version: int, ia: pd.DataFrame, ib: pd.DataFrame,
                   keys: list[Any], conf: float) -> Comparison:
     pa = [float(ia.loc[k, "points"]) for k in keys]

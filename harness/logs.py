@@ -4,7 +4,8 @@ Each entry is one attempt as stored: the request sent, the answer, the extracted
 code, and its grade (outcome, points, explanation, the checks that did not pass).
 The grade shown is the one by the current grader of the exam when there is one,
 else the newest stored grade (marked not current). The current grader is the one
-the store's latest run recorded for the exam version (``Store.current_graders``),
+the store's latest run recorded for the exam version (``harness.queries``, which
+reads every attempt with its shown grade in two queries),
 not the one installed now. Nothing is built or called.
 """
 
@@ -14,7 +15,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.store import CellKey, Store
+from harness import queries
+from harness.queries import CellKey, StoredAttempt
+from harness.store import Store
 
 
 @dataclass(frozen=True)
@@ -72,71 +75,41 @@ def read(store: Store, *, n: int = 10, model: str | None = None, exam: str | Non
          attempt: int | None = None, grader_hashes: dict[tuple[str, int], str] | None = None) -> list[LogEntry]:
     """The newest ``n`` attempts (optionally of one model / exam, or the one with id
     ``attempt``), newest first. ``grader_hashes`` overrides the store's current graders."""
-    if grader_hashes is None:
-        grader_hashes = {k: r.grader_hash for k, r in store.current_graders().items()}
-    where: list[str] = []
-    params: list[object] = []
-    if attempt is not None:
-        where.append("id = ?")
-        params.append(attempt)
-    if model is not None:
-        where.append("model = ?")
-        params.append(model)
-    if exam is not None:
-        where.append("exam = ?")
-        params.append(exam)
-    sql = "SELECT * FROM attempts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
-    out = []
-    for a in store.query(sql, (*params, n)):
-        key = CellKey(a["model"], a["exam"], a["exam_version"], a["task"], a["seed"])
-        reqs = store.query("SELECT * FROM requests WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?"
-                           " ORDER BY id", (key.model, key.exam, key.exam_version, key.task, key.seed))
-        req = None
-        if a["request_id"] is not None:
-            req = next((r for r in reqs if r["id"] == a["request_id"]), None)
-        if req is None and reqs:
-            req = reqs[-1]
-        grades = store.query("SELECT * FROM grades WHERE attempt_id=? ORDER BY id DESC", (a["id"],))
-        current_hash = grader_hashes.get((key.exam, key.exam_version))
-        grade = next((g for g in grades if g["grader_hash"] == current_hash), grades[0] if grades else None)
-        failing: tuple[dict[str, Any], ...] = ()
-        if grade is not None:
-            failing = tuple(
-                {"name": c["name"], "status": c["status"], "points": c["points"], "max_points": c["max_points"],
-                 "detail": c["detail"]}
-                for c in store.query("SELECT * FROM checks WHERE grade_id=? ORDER BY ord", (grade["id"],))
-                if c["status"] != "pass")
-        out.append(LogEntry(
-            attempt_id=a["id"], run_id=a["run_id"], created_at=a["created_at"], key=key,
-            sampling=_json(a["sampling_json"]) or {}, request=_json(req["request_json"]) if req else None,
-            request_url=req["url"] if req else None, tries=len(reqs),
-            http_status=req["http_status"] if req else None, gen_outcome=a["gen_outcome"],
-            finish_reason=a["finish_reason"], content=(answer := store.answer_of(a))[0], reasoning_content=answer[1],
-            extracted_code=a["extracted_code"], extraction_method=a["extraction_method"],
-            extraction_note=a["extraction_note"], usage=_json(a["usage_json"]), timings=_json(a["timings_json"]),
-            wall_s=a["wall_s"], ttft_s=a["ttft_s"], error=a["error"],
-            outcome=grade["outcome"] if grade is not None else a["gen_outcome"],
-            points=grade["points"] if grade is not None else None,
-            max_points=grade["max_points"] if grade is not None else None,
-            explanation=grade["explanation"] if grade is not None else a["error"],
-            grader_hash=grade["grader_hash"] if grade is not None else None,
-            grade_current=None if grade is None or current_hash is None else grade["grader_hash"] == current_hash,
-            failing_checks=failing,
-            graded_extraction=_extraction(grade["details_json"]) if grade is not None else None,
-            isolation=_isolation(grade["details_json"]) if grade is not None else None,
-        ))
-    return out
+    return [_entry(a) for a in queries.attempts(store, grader_hashes, model=model, exam=exam, attempt=attempt,
+                                                newest_first=True, limit=n)]
 
 
-def _isolation(details_json: str | None) -> str | None:
-    details = _json(details_json)
-    value = details.get("isolation") if isinstance(details, dict) else None
+def _entry(a: StoredAttempt) -> LogEntry:
+    grade = a.grade
+    failing = tuple({"name": c.name, "status": c.status, "points": c.points, "max_points": c.max_points,
+                     "detail": c.detail} for c in grade.checks if c.status != "pass") if grade is not None else ()
+    return LogEntry(
+        attempt_id=a.id, run_id=a.run_id, created_at=a.created_at, key=a.key,
+        sampling=_json(a.sampling_json) or {}, request=_json(a.request_json),
+        request_url=a.request_url, tries=a.tries, http_status=a.http_status, gen_outcome=a.gen_outcome,
+        finish_reason=a.finish_reason, content=a.content, reasoning_content=a.reasoning_content,
+        extracted_code=a.extracted_code, extraction_method=a.extraction_method,
+        extraction_note=a.extraction_note, usage=_json(a.usage_json), timings=_json(a.timings_json),
+        wall_s=a.wall_s, ttft_s=a.ttft_s, error=a.error,
+        outcome=grade.outcome if grade is not None else a.gen_outcome,
+        points=grade.points if grade is not None else None,
+        max_points=grade.max_points if grade is not None else None,
+        explanation=grade.explanation if grade is not None else a.error,
+        grader_hash=grade.grader_hash if grade is not None else None,
+        grade_current=a.grade_current,
+        failing_checks=failing,
+        graded_extraction=_extraction(grade.details) if grade is not None else None,
+        isolation=_isolation(grade.details) if grade is not None else None,
+    )
+
+
+def _isolation(details: dict[str, Any]) -> str | None:
+    value = details.get("isolation")
     return str(value) if value else None
 
 
-def _extraction(details_json: str | None) -> dict[str, Any] | None:
-    details = _json(details_json)
-    ex = details.get("extraction") if isinstance(details, dict) else None
+def _extraction(details: dict[str, Any]) -> dict[str, Any] | None:
+    ex = details.get("extraction")
     return ex if isinstance(ex, dict) else None
 
 

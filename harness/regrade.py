@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness import queries
 from harness.errors import ExamError
 from harness.events import Event, EventKind
 from harness.exams import Exam, exam_dirs, load_exam
@@ -35,9 +36,8 @@ def stored_exams(store: Store, emit: Callable[[Event], None] | None = None) -> d
     latest run recorded for it when it still holds that exam and version, else the
     installed one. Exam versions found nowhere are left out (and reported)."""
     emit = emit or (lambda e: None)
-    wanted = sorted((r["exam"], r["exam_version"]) for r in store.query(
-        "SELECT DISTINCT exam, exam_version FROM attempts"))
-    recorded = store.current_graders()
+    wanted = queries.stored_exam_versions(store)
+    recorded = queries.current_graders(store)
     installed: dict[tuple[str, int], Exam] | None = None
     out: dict[tuple[str, int], Exam] = {}
     for key in wanted:
@@ -76,9 +76,9 @@ def regrade_store(
     records the graders it used, so reports show the new grades as current."""
     emit = progress or (lambda e: None)
     exams = stored_exams(store, emit) if exams is None else exams
-    stored = {(r["exam"], r["exam_version"]) for r in store.query("SELECT DISTINCT exam, exam_version FROM attempts")}
+    stored = set(queries.stored_exam_versions(store))
     exams = {k: e for k, e in exams.items() if k in stored}
-    todo = store.attempts_needing_grade({k: e.grader_hash for k, e in exams.items()})
+    todo = queries.attempts_needing_grade(store, {k: e.grader_hash for k, e in exams.items()})
     run_id = store.start_run(command=command, config={"workers": workers}, tool_version=tool_version(),
                              go_version=toolchain.version, go_source=toolchain.source, host=host_info())
     status, error = "failed", None
@@ -111,11 +111,11 @@ def describe(store: Store, graded: int) -> str:
     """What a regrade found, in one line: how many stored answers it graded, how many
     already had a grade by the current grader, and how many keep an older grade
     because their exam is not installed. Call after :func:`regrade_store`."""
-    current = {k: r.grader_hash for k, r in store.current_graders().items()}
-    answers = store.query("SELECT exam, exam_version FROM attempts WHERE gen_outcome != 'endpoint_error'")
-    total = len(answers)
-    orphaned = sum((a["exam"], a["exam_version"]) not in current for a in answers)
-    missing = len(store.attempts_needing_grade(current))
+    current = queries.current_hashes(store)
+    answers = queries.answers_per_exam_version(store)
+    total = sum(answers.values())
+    orphaned = sum(n for key, n in answers.items() if key not in current)
+    missing = len(queries.attempts_needing_grade(store, current))
     already = total - orphaned - missing - graded
     if total == 0:
         return "no stored answers to grade (endpoint errors have none)"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
 
-from harness import machine, sandbox
+from harness import machine, queries, sandbox
 from harness.answers import Answer, classify, grade_answer
 from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
@@ -169,7 +169,7 @@ class Sweep:
                                         else "") + ("; streamed" if self.cfg.stream else ""),
                              total=len(cells)))
             # Stored answers without a current grade (e.g. killed while grading).
-            for att in self.store.attempts_needing_grade(self._hashes()):
+            for att in queries.attempts_needing_grade(self.store, self._hashes()):
                 if att.key.model in self.cfg.models and att.key.exam in self._exam_by_id:
                     pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
             self._generate_all(run_id, cells, summary, pool, pending)
@@ -214,7 +214,7 @@ class Sweep:
 
     def _already_done(self, key: CellKey, summary: SweepSummary, state: _GenState) -> bool:
         """Whether the cell already has an answer (made with the same sampling)."""
-        existing = self.store.attempt(key)
+        existing = queries.attempt(self.store, key)
         if existing is None or existing.gen_outcome == Outcome.ENDPOINT_ERROR.value:
             return False
         sampling = self.cfg.sampling_for(key.model).to_body()
@@ -363,7 +363,7 @@ class Sweep:
                         reasoning_content=chat.reasoning_content, usage=chat.usage, timings=chat.timings,
                         wall_s=raw.wall_s, ttft_s=raw.ttft_s, extracted_code=code, extraction_method=method,
                         extraction_note=note)
-                    row = self.store.attempt(key)
+                    row = queries.attempt(self.store, key)
                     assert row is not None and row.id == att_id
                     return row, _decode_tps(chat, raw.wall_s), raw.wall_s
             if (isinstance(last, (UnknownModel, ModelLoadFailed)) or not last.retryable or attempt_no > self.cfg.retries

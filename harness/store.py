@@ -1,4 +1,7 @@
-"""The results store: one SQLite database per results directory.
+"""The results store: one SQLite database per results directory, and every write to it.
+
+Reads go through ``harness.queries`` (typed rows; the current-grader and
+shown-grade rules); this module opens, checks, migrates and writes.
 
 Store first, then act: a request row is written before the HTTP call, the raw
 response is written before it is parsed, and every attempt and grade is one
@@ -28,7 +31,7 @@ work while a sweep writes and on read-only media. ``runs.pid`` (added by
 run its process left ``running`` (killed) as ``interrupted``, naming that pid.
 
 One copy of an answer: ``attempts.content`` and ``reasoning_content`` are NULL when
-the attempt's request holds the raw response and it parses to them (``Store.answer_of``
+the attempt's request holds the raw response and it parses to them (``harness.queries``
 reads them back from ``requests.response_raw``); attempts stored before keep theirs.
 
 ``ttft_s`` (in ``attempts`` and ``requests``, added by ``m003_ttft``): seconds from
@@ -52,13 +55,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import dirlock
+from harness import dirlock, queries
 from harness.errors import DirectoryInUse, StoreError
-from harness.results import CheckResult, Grade, Outcome
+from harness.queries import AttemptRow as AttemptRow  # the typed rows live with the reads; importable here too
+from harness.queries import CellKey
+from harness.queries import GraderRecord as GraderRecord
+from harness.results import Grade
 
 DB_NAME = "sweep.sqlite"
 
@@ -229,42 +234,6 @@ def m006_served_identity(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft,
                                                           m004_run_graders, m005_run_pid, m006_served_identity]
-
-
-@dataclass(frozen=True)
-class CellKey:
-    model: str
-    exam: str
-    exam_version: int
-    task: str
-    seed: int
-
-    def label(self) -> str:
-        return f"{self.model} / {self.exam} v{self.exam_version} / {self.task} / seed {self.seed}"
-
-
-@dataclass(frozen=True)
-class AttemptRow:
-    id: int
-    key: CellKey
-    gen_outcome: str
-    finish_reason: str | None
-    content: str | None
-    reasoning_content: str | None
-    extracted_code: str | None
-    sampling_json: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class GraderRecord:
-    """The current grader of one exam version in a results directory."""
-
-    exam: str
-    exam_version: int
-    grader_hash: str
-    exam_dir: str | None      # where the run loaded the exam from; None when inferred from a grade
-    run_id: int | None        # the run that recorded it; None when inferred from the newest grade
 
 
 class Store:
@@ -468,22 +437,6 @@ class Store:
                 "INSERT OR REPLACE INTO run_graders (run_id, exam, exam_version, grader_hash, exam_dir)"
                 " VALUES (?, ?, ?, ?, ?)", [(run_id, *g) for g in graders])
 
-    def current_graders(self) -> dict[tuple[str, int], GraderRecord]:
-        """The current grader of every exam version with stored grades or recorded
-        runs, by (exam, exam_version): the one its latest run recorded, else (no
-        run recorded one) the grader of its newest grade."""
-        out: dict[tuple[str, int], GraderRecord] = {}
-        for r in self.query(
-                "SELECT a.exam, a.exam_version, g.grader_hash FROM grades g JOIN attempts a ON a.id = g.attempt_id"
-                " ORDER BY g.id"):
-            out[(r["exam"], r["exam_version"])] = GraderRecord(r["exam"], r["exam_version"], r["grader_hash"],
-                                                               None, None)
-        if self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name='run_graders'"):
-            for r in self.query("SELECT * FROM run_graders ORDER BY run_id"):
-                out[(r["exam"], r["exam_version"])] = GraderRecord(r["exam"], r["exam_version"], r["grader_hash"],
-                                                                   r["exam_dir"], r["run_id"])
-        return out
-
     # -- requests ---------------------------------------------------------------
     def record_request(self, run_id: int, key: CellKey, try_no: int, url: str, body: dict[str, Any]) -> int:
         with self._tx() as db:
@@ -526,12 +479,6 @@ class Store:
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
     # -- attempts ---------------------------------------------------------------
-    def attempt(self, key: CellKey) -> AttemptRow | None:
-        rows = self.query(
-            "SELECT * FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
-            (key.model, key.exam, key.exam_version, key.task, key.seed))
-        return self._attempt_row(rows[0]) if rows else None
-
     def save_attempt(self, run_id: int, key: CellKey, *, sampling: dict[str, Any], request_id: int | None,
                      gen_outcome: str, finish_reason: str | None = None, content: str | None = None,
                      reasoning_content: str | None = None, usage: dict[str, Any] | None = None,
@@ -541,9 +488,9 @@ class Store:
         """Insert the attempt of a cell. Only an endpoint_error attempt may be
         replaced (by a later retry); anything else already there is a conflict.
         One copy of an answer: when the raw response of ``request_id`` parses to the
-        same content and reasoning, they are not stored again (NULL here; read them
-        with ``answer_of``)."""
-        if request_id is not None and content is not None and self._parsed_answer(request_id) == (
+        same content and reasoning, they are not stored again (NULL here; ``harness.queries``
+        reads them back)."""
+        if request_id is not None and content is not None and queries.parsed_answer(self, request_id) == (
                 content, reasoning_content):
             content = reasoning_content = None
         with self._tx() as db:
@@ -570,49 +517,6 @@ class Store:
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
-    def attempts_needing_grade(self, grader_hashes: dict[tuple[str, int], str]) -> list[AttemptRow]:
-        """Attempts with no grade by the current grader of their exam."""
-        out = []
-        for r in self.query("SELECT * FROM attempts WHERE gen_outcome != 'endpoint_error' ORDER BY id"):
-            h = grader_hashes.get((r["exam"], r["exam_version"]))
-            if h is None:
-                continue
-            if not self.query("SELECT 1 FROM grades WHERE attempt_id=? AND grader_hash=?", (r["id"], h)):
-                out.append(self._attempt_row(r))
-        return out
-
-    def answer_of(self, row: sqlite3.Row) -> tuple[str | None, str | None]:
-        """(content, reasoning_content) of an attempt row: as stored, or, when the
-        attempt keeps them only in its request's raw response (content NULL with a
-        request; attempts stored since issue 13), parsed from those bytes. Rows
-        stored before keep their own copy and are read as they are."""
-        if row["content"] is not None or row["request_id"] is None or row["gen_outcome"] == "endpoint_error":
-            return row["content"], row["reasoning_content"]
-        parsed = self._parsed_answer(row["request_id"])
-        return parsed if parsed is not None else (None, None)
-
-    def _parsed_answer(self, request_id: int) -> tuple[str, str | None] | None:
-        from harness.client import stored_answer
-
-        rows = self.query("SELECT url, request_json, response_raw FROM requests WHERE id=?", (request_id,))
-        if not rows or rows[0]["response_raw"] is None:
-            return None
-        return stored_answer(rows[0]["url"], rows[0]["request_json"], bytes(rows[0]["response_raw"]))
-
-    def _attempt_row(self, r: sqlite3.Row) -> AttemptRow:
-        content, reasoning = self.answer_of(r)
-        return AttemptRow(
-            id=r["id"],
-            key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
-            gen_outcome=r["gen_outcome"],
-            finish_reason=r["finish_reason"],
-            content=content,
-            reasoning_content=reasoning,
-            extracted_code=r["extracted_code"],
-            sampling_json=r["sampling_json"],
-            error=r["error"],
-        )
-
     # -- grades -----------------------------------------------------------------
     def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None) -> int:
         with self._tx() as db:
@@ -635,19 +539,6 @@ class Store:
                  for i, c in enumerate(grade.checks)],
             )
             return gid
-
-    def grade_of(self, attempt_id: int, grader_hash: str) -> Grade | None:
-        rows = self.query("SELECT * FROM grades WHERE attempt_id=? AND grader_hash=?", (attempt_id, grader_hash))
-        if not rows:
-            return None
-        g = rows[0]
-        checks = tuple(
-            CheckResult.from_json(dict(c))
-            for c in self.query("SELECT * FROM checks WHERE grade_id=? ORDER BY ord", (g["id"],))
-        )
-        return Grade(Outcome(g["outcome"]), g["points"], g["max_points"], checks, g["explanation"],
-                     g["grader_hash"], g["duration_s"] or 0.0, json.loads(g["details_json"]))
-
 
 
 def _one_line(e: object) -> str:

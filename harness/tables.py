@@ -17,6 +17,11 @@ import pandas as pd
 from tabulate import tabulate
 
 
+def format_points(x: float) -> str:
+    """Points in a cell: whole numbers without decimals, else one decimal."""
+    return f"{x:.1f}" if abs(x - round(x)) > 1e-9 else f"{x:.0f}"
+
+
 @dataclass(frozen=True)
 class Table:
     kind: str                    # "summary", "checks", "pass_at_k", "quant"

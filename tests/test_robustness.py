@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import queries
 from harness.client import ChatClient, Sampling
 from harness.config import RunConfig
 from harness.errors import StoreError
@@ -368,7 +369,8 @@ def test_a_big_answer_is_stored_once(tmp_path, exam, toolchain, stream, mib):
     try:
         row = st.query("SELECT * FROM attempts")[0]
         assert row["content"] is None and row["reasoning_content"] is None
-        assert st.answer_of(row) == (answer, "thinking " * 1000)
+        [back] = queries.attempts(st)
+        assert (back.content, back.reasoning_content) == (answer, "thinking " * 1000)
         raw = st.query("SELECT length(response_raw) FROM requests")[0][0]
         size = sum(f.stat().st_size for f in out.iterdir() if f.name.startswith(DB_NAME))
     finally:
@@ -390,6 +392,7 @@ def test_answers_stored_before_keep_their_own_copy(tmp_path):
     st = open_existing(out)
     try:
         row = st.query("SELECT * FROM attempts")[0]
-        assert row["content"] is not None and st.answer_of(row) == (row["content"], None)
+        [back] = queries.attempts(st)
+        assert row["content"] is not None and (back.content, back.reasoning_content) == (row["content"], None)
     finally:
         st.close()

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from harness import report
+from harness import queries, report
 from harness.client import ChatClient
 from harness.errors import ConflictError, EndpointUnreachable
 from harness.runner import preflight
@@ -239,7 +239,7 @@ def test_each_run_records_its_grader_and_regrade_finds_the_exam_directory(tmp_pa
     assert not [e for e in events if "not installed" in e.message]
     runs = st.query("SELECT command, status FROM runs ORDER BY id")
     assert [(r["command"], r["status"]) for r in runs] == [("sweep run", "done"), ("sweep regrade", "done")]
-    assert st.current_graders()[("tiny", 1)].grader_hash == changed.grader_hash
+    assert queries.current_graders(st)[("tiny", 1)].grader_hash == changed.grader_hash
     df = report.load(tmp_path / "out")
     assert df.iloc[0]["grade_current"] and df.iloc[0]["points"] == 2
     st.close()

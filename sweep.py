@@ -163,7 +163,8 @@ class _EnvType(click.ParamType):
         try:
             return self.kind(value)
         except ValueError:
-            self.fail(f"{value!r} is not a valid {self.name}", param, ctx)
+            flag = param.opts[0] if isinstance(param, click.Option) else self.name
+            raise ConfigError(f"{flag} {value!r} is not a valid {self.name}") from None
 
 
 class _EnvBool(click.types.BoolParamType):

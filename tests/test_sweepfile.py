@@ -256,6 +256,7 @@ X = ("--endpoint", "http://x")
     (X, {}, "no model given"),
     ((*X, "--model", "m", "--seeds", "1,x"), {}, "--seeds"),
     ((*X, "--model", "m"), {"SWEEP_RETRIES": "many"}, "SWEEP_RETRIES='many'"),
+    ((*X, "--model", "m", "--retries", "x"), {}, "--retries 'x' is not a valid integer"),
     ((*X, "--model", "m", "--grading-workers", "0"), {}, "--grading-workers must be at least 1"),
     ((*X, "--model", "m", "--parallel", "0"), {}, "--parallel must be at least 1"),
     ((*X, "--model", "m"), {"SWEEP_PARALLEL": "0"}, "parallel (env:SWEEP_PARALLEL) must be"),

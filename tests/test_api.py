@@ -109,3 +109,13 @@ def test_machine_settings_are_read_in_one_place(monkeypatch):
     read = re.compile(rf"""(environ(\.get)?|getenv)\W+["']({names})["']""")
     readers = sorted(p.name for p in root.glob("*.py") if p.name != "machine.py" and read.search(p.read_text()))
     assert readers == []
+
+
+def test_library_code_never_prints():
+    """Output is the CLI's: harness reports through return values and progress events.
+    The exceptions are programs of their own: docgen's `python -m` entry point and the
+    check driver, whose stdout is its protocol with the grader (a child process)."""
+    root = Path(__file__).resolve().parent.parent / "harness"
+    writes = re.compile(r"^\s*[^#\n]*\b(print\(|click\.echo|sys\.std(out|err)\.write)", re.M)
+    found = sorted(p.name for p in root.rglob("*.py") if writes.search(p.read_text(encoding="utf-8")))
+    assert found == ["docgen.py", "driver.py"]

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import proc
+from harness import examkit
 from harness.checkkit import CheckContext, CheckResult, CheckStatus
 from mock_server.metrics import AttemptOutcome, Hold, MetricsMock, SinkMode
 
@@ -87,13 +87,10 @@ def run_checks(ctx: CheckContext) -> list[CheckResult]:
 
 
 def _map_flags(ctx: CheckContext) -> object:
-    limits = proc.Limits(wall_s=5.0, cpu_s=10, address_space=ctx.limits.address_space,
-                         output_bytes=256 * 1024)
-    res = ctx.run(["-h"], limits=limits)
-    text = res.stdout_text() + "\n" + res.stderr_text()
-    mapping = flagmap.map_flags(flagmap.parse_help(text))
+    helptext = examkit.read_flags(ctx, wall_s=5.0)
+    mapping = flagmap.map_flags([flagmap.from_flag(f) for f in helptext.flags])
     ctx.notes["flag_mapping"] = mapping.describe()
-    ctx.notes["help_exit"] = res.describe_exit()
+    ctx.notes["help_exit"] = helptext.exit
     return mapping
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness import examkit
+
 
 class Kind(StrEnum):
     DURATION = "duration"
@@ -226,57 +228,15 @@ class FlagMapping:
 
 # --------------------------------------------------------------------------- parsing
 
-# "  -name type", "  -v\tusage", "  --name=TYPE   usage", "  -name <type>  usage"
-_FLAG_LINE = re.compile(
-    r"^\s{0,8}(?P<dashes>-{1,2})(?P<name>[A-Za-z0-9][\w.\-]*)"
-    r"(?:(?:=| )(?P<type>[<\[]?[A-Za-z][\w\-]*[>\]]?))?"
-    r"(?P<rest>(?:\s|,\s).*)?$"
-)
-_DEFAULT = re.compile(r"\(default (\"(?:[^\"\\]|\\.)*\"|[^)]*)\)\s*$")
-
 
 def parse_help(text: str) -> list[FlagSpec]:
-    """Flags listed in ``-h`` output: Go's ``flag.PrintDefaults`` format (name line,
-    then tab-indented usage lines) and common hand-written one-line formats."""
-    specs: list[FlagSpec] = []
-    cur: dict[str, Any] | None = None
+    """Flags listed in ``-h`` output (the exam kit's parser: Go's
+    ``flag.PrintDefaults`` format and common hand-written one-line formats)."""
+    return [from_flag(f) for f in examkit.parse_help(text)]
 
-    def flush() -> None:
-        if cur is not None:
-            usage = " ".join(cur["usage"]).strip()
-            m = _DEFAULT.search(usage)
-            default = None
-            if m:
-                default = m.group(1)
-                if default.startswith('"'):
-                    default = default[1:-1]
-                usage = usage[: m.start()].strip()
-            specs.append(FlagSpec(cur["name"], cur["type"], usage, default))
 
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        line = raw.rstrip()
-        m = _FLAG_LINE.match(line)
-        if m and not line.startswith("    \t"):
-            flush()
-            type_word = (m.group("type") or "").strip("<>[]")
-            rest = (m.group("rest") or "").strip().lstrip(",").strip()
-            cur = {"name": m.group("name"), "type": type_word, "usage": [rest] if rest else []}
-            continue
-        if cur is not None and line.strip() and (raw.startswith((" ", "\t"))):
-            cur["usage"].append(line.strip())
-            continue
-        if not line.strip():
-            continue
-        flush()
-        cur = None
-    flush()
-    seen: set[str] = set()
-    unique = []
-    for s in specs:
-        if s.name not in seen and s.name not in ("h", "help"):
-            seen.add(s.name)
-            unique.append(s)
-    return unique
+def from_flag(f: examkit.Flag) -> FlagSpec:
+    return FlagSpec(f.name, f.type_word, f.usage, f.default)
 
 
 def name_tokens(name: str) -> list[str]:

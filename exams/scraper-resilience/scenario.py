@@ -28,12 +28,13 @@ from collections.abc import Callable
 from typing import Any
 
 from harness import proc
-from harness.checkkit import CheckContext, env_flag
+from harness.checkkit import CheckContext
+from harness.examkit import time_scale
 from mock_server.metrics import MetricsMock, SinkMode
 
 from . import flagmap
 
-TIME_SCALE = env_flag("SWEEP_CHECK_TIME_SCALE", 1.0)   # stretches wall-clock deadlines only
+TIME_SCALE = time_scale()   # stretches wall-clock deadlines only (SWEEP_CHECK_TIME_SCALE)
 INTERVAL_S = 0.025          # scrape interval of most checks
 START_S = 10.0              # wall deadline: first batches after the process starts
 PHASE_S = 15.0              # wall deadline: any other phase (only a stuck program reaches it)

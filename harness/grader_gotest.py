@@ -15,20 +15,24 @@ checks (``[[tasks.checks]]``): each check is a test or subtest name (``TestCance
    the exam's test files, with the toolchain's offline environment, inside the
    sandbox as the build role. Tests that do not compile with the answer (a missing
    or different API, a name clash with the tests) fail every check: ``build``.
-3. **Run the binary** as the run role, in a sandbox of its own, in the grading's
+3. **Run the binary once per top-level test** (its subtests share that run), one
+   after the other, each as the run role in a sandbox of its own, in the grading's
    cgroup, with ``-test.v=test2json`` (the testing package marks its framing lines
    with a byte programs do not print by accident), ``-test.paniconexit0`` and
    ``-test.timeout`` set to the exam's ``check_timeout_s`` (times
-   ``SWEEP_CHECK_TIME_SCALE``). The framing is converted into test events here.
+   ``SWEEP_CHECK_TIME_SCALE``). The framing is converted into test events here. A
+   process per test keeps the tests independent: a panic, a hang, a leaked
+   goroutine or a data race in one cannot touch another (the race detector reports
+   each racy pair of statements once per process, so in one shared process a race
+   would fail whichever test happened to hit it first).
 4. **Classify.** A check passes when its test (or subtest) passed. Otherwise its
    detail starts with one of: ``failed`` (the test's first error line), ``race``
    (the race detector reported during the test), ``panic`` (the binary panicked or
    hit a fatal error in that test), ``timeout`` (Go's ``-test.timeout`` fired while
    it ran), ``crash`` (the binary exited during it: ``os.Exit``, a signal, too much
-   output), ``skipped``, ``never ran`` or ``build``. A crash ends the binary, so the
-   grader runs it again for the top-level tests that had not started yet (at most
-   once per top-level test): one panicking test costs its own checks only. Tests
-   that never ran are failures: the denominator is fixed.
+   output), ``skipped``, ``never ran`` or ``build``. Tests that never ran (a listed
+   subtest its parent did not start; every test when the binary dies before any
+   test starts) are failures: the denominator is fixed.
 
 Whose fault: the binary killed by *our* wall limit (Go's own ``-test.timeout``
 fires first and ``run_timeout_s`` leaves a margin on top of it) means the machine
@@ -279,7 +283,7 @@ def _compile_tests(run: GradingRun, toolchain: Toolchain, package: str) -> tuple
 
 def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list[str]]:
     """Each declared check's result ("" for a pass, else the reason), the number of
-    runs of the binary, and why each run that crashed did."""
+    runs of the binary (one per top-level test), and why each run that crashed did."""
     exam = run.exam
     scale = _time_scale(_passed_to_checks())
     go_timeout = exam.manifest.limits.check_timeout_s * scale
@@ -290,19 +294,17 @@ def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list
         limits = replace(limits, address_space=max(limits.address_space or 0, RACE_ADDRESS_SPACE_MB * proc.MiB))
     scratch = exam.manifest.limits.scratch_mb * proc.MiB
     names = [n for n, _ in run.names]
-    todo = list(dict.fromkeys(n.split("/", 1)[0] for n in names))   # top-level tests, in order
+    tops = list(dict.fromkeys(n.split("/", 1)[0] for n in names))   # top-level tests, in order
     outcome: dict[str, str] = {}
     crashes: list[str] = []
-    rounds = 0
-    max_rounds = len(todo)      # each round after a crash starts at least one more test
-    while todo and rounds < max_rounds:
-        rounds += 1
-        home = run.workdir / f"gotest-home-{rounds}"
+    runs = 0
+    for top in tops:
+        runs += 1
+        home = run.workdir / f"gotest-home-{runs}"
         env = proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all",
                                 "GORACE": "halt_on_error=0 atexit_sleep_ms=0"}, home=home)
-        pattern = "^(" + "|".join(re.escape(t) for t in todo) + ")$"
         argv = [str(binary), "-test.v=test2json", "-test.paniconexit0", "-test.count=1",
-                f"-test.timeout={go_timeout:.0f}s", f"-test.run={pattern}"]
+                f"-test.timeout={go_timeout:.3f}s", f"-test.run=^{re.escape(top)}$"]
         res = sandbox.run(argv, env=env, cwd=home, limits=limits, private=[home], private_bytes=scratch,
                           readable=[binary], role=sandbox.Role.RUN, group=run.group, sandbox=run.box)
         assert isinstance(res, proc.ProcResult)
@@ -320,15 +322,12 @@ def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list
                 outcome[name] = ""
             else:
                 outcome[name] = _failure(st)
-        started_top = {n.split("/", 1)[0] for n in ev.tests}
         if crashed:
-            crashes.append(f"run {rounds}: {reason}" + (f" (in {', '.join(sorted(hit))})" if hit else ""))
-        left = [t for t in todo if t not in started_top]
-        if not crashed or left == todo:
-            break       # a clean exit ran all it would; a crash before any test: no point trying again
-        todo = left
+            crashes.append(f"{top}: {reason}")
+            if not ev.tests:
+                break           # it dies before any test starts: so would every other run
     for n in names:             # a subtest inside a crashed test that never started
         top = n.split("/", 1)[0]
         if n not in outcome and outcome.get(top, "").startswith(("panic", "timeout", "crash")):
             outcome[n] = outcome[top]
-    return outcome, rounds, crashes
+    return outcome, runs, crashes

@@ -203,7 +203,7 @@ version = 1
 grader = "gotest"         # tests/*_test.go compiled into the answer's package
 
 [limits]
-check_timeout_s = 60      # Go's -test.timeout for one run of the test binary
+check_timeout_s = 60      # Go's -test.timeout for each top-level test (each runs in a process of its own)
 
 [[tasks]]
 id = "counter"

@@ -145,6 +145,20 @@ func runWithin(t *testing.T, ctx context.Context, c *Copier, ids []int, d time.D
 	}
 }
 
+// cancelWhenStored calls cancel once n items are stored (or after 2s at most).
+func cancelWhenStored(s *stub, n int, cancel context.CancelFunc) {
+	defer cancel()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		s.mu.Lock()
+		done := len(s.stored) >= n
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func seq(from, n int) []int {
 	ids := make([]int, n)
 	for i := range ids {
@@ -299,8 +313,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		s := newStub()
 		s.hang[5] = true
-		time.AfterFunc(50*time.Millisecond, cancel)
-		runWithin(t, ctx, New(s, s, Options{Workers: 3}), seq(1, 20), 2*time.Second)
+		go cancelWhenStored(s, 19, cancel) // every id but the hanging one, then cancel
+		runWithin(t, ctx, New(s, s, Options{Workers: 3}), seq(1, 20), 3*time.Second)
 		cancel()
 	}
 	deadline := time.Now().Add(time.Second)

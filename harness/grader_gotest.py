@@ -34,9 +34,10 @@ checks (``[[tasks.checks]]``): each check is a test or subtest name (``TestCance
    subtest its parent did not start; every test when the binary dies before any
    test starts) are failures: the denominator is fixed.
 
-Whose fault: the binary killed by *our* wall limit (Go's own ``-test.timeout``
-fires first and ``run_timeout_s`` leaves a margin on top of it) means the machine
-was too slow or stopped us: a grading error, never the model's. So is a test build
+Whose fault: the binary killed by *our* wall limit (``check_timeout_s`` plus
+``WALL_MARGIN_S``, so Go's own ``-test.timeout`` always fires first in a process
+that is running at all) means the machine was too slow or stopped us: a grading
+error, never the model's. So is a test build
 past ``build_timeout_s`` when the answer alone built. What happens while the
 grading's memory or process limit is exhausted is the answer's doing
 (``harness.grading``).

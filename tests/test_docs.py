@@ -31,3 +31,33 @@ def test_adding_an_exam_walkthrough_works(tmp_path, toolchain):
     (d / "exam.toml").write_text(toml)
     verdicts = validate_exam(load_exam(d), toolchain)
     assert [v.ok for v in verdicts] == [True, True], [v.describe() for v in verdicts]
+
+
+def test_adding_an_exam_checks_and_gotest_walkthroughs_work(tmp_path, toolchain):
+    """The checks and gotest sections: run their `sweep exams new` commands as the doc
+    writes them, check that every file the doc shows is what was written, and that
+    `sweep exams validate` passes on the result."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    import sweep
+    from harness.exams import load_exam
+    from harness.validate import validate_exam
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "adding-an-exam.md").read_text()
+    shown = dict(re.findall(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```\n", doc, re.S))
+    commands = re.findall(r"^sweep exams new (.+?) --dir ~/my-exams$", doc, re.M)
+    assert len(commands) == 2 and len(shown) == 4, (commands, list(shown))
+    runner = CliRunner()
+    for cmd in commands:
+        args = shlex.split(cmd)
+        r = runner.invoke(sweep.cli, ["exams", "new", *args, "--dir", str(tmp_path)])
+        assert r.exit_code == 0, r.output
+        root = tmp_path / args[0]
+        verdicts = validate_exam(load_exam(root), toolchain)
+        assert verdicts and all(v.ok for v in verdicts), [v.describe() for v in verdicts]
+    for rel, text in shown.items():
+        assert (tmp_path / rel).read_text() == text, f"docs/adding-an-exam.md shows {rel} differently"

@@ -17,6 +17,9 @@ Two rules live here and nowhere else:
 :func:`attempts` reads attempts with their shown grade, the request that carries
 their answer and the number of HTTP exchanges of their cell in one query, and the
 checks of those grades in a second one: two queries however many attempts there are.
+The current graders go in as one JSON parameter (SQLite's ``json_each``, built into
+SQLite since 3.38 and into Python's own builds before), so a read-only store needs
+no temporary table.
 """
 
 from __future__ import annotations

@@ -146,15 +146,15 @@ class ExamSection:
 def isolation_note(sub: pd.DataFrame) -> str:
     """Which containment produced the grades (``details.isolation`` of each grade;
     docs/security.md): e.g. "isolation bwrap+uid64191+memcg+pidscg (12 grades)"."""
-    counts: dict[str, int] = {}
+    by_label: dict[str, int] = {}
     for d, graded in zip(sub["grade_details"], sub["grader_hash"].notna()):
         if not graded or not isinstance(d, dict) or not ({"isolation", "build_s", "build_status"} & d.keys()):
             continue   # nothing was built or run for it (no code, truncated, ...)
         label = str(d["isolation"]) if d.get("isolation") else "not recorded"
-        counts[label] = counts.get(label, 0) + 1
-    if not counts:
+        by_label[label] = by_label.get(label, 0) + 1
+    if not by_label:
         return "isolation n/a (no answer was built)"
-    return "isolation " + ", ".join(f"{k} ({v} grade{'s' if v != 1 else ''})" for k, v in sorted(counts.items()))
+    return "isolation " + ", ".join(f"{k} ({v} grade{'s' if v != 1 else ''})" for k, v in sorted(by_label.items()))
 
 
 def exam_sections(df: pd.DataFrame) -> list[ExamSection]:

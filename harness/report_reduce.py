@@ -139,6 +139,19 @@ def check_rates(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "task", "check", "passed", "n"])
 
 
+def grading_errors(df: pd.DataFrame) -> list[str]:
+    """One warning per model with attempts whose grade is ``grading_error`` (a fault of
+    ours): those seeds are left out of its means, which then rest on fewer seeds."""
+    out = []
+    errs = df[df["outcome"] == "grading_error"]
+    for model, g in errs.groupby("model", sort=False):
+        seeds = ", ".join(str(int(x)) for x in sorted(g["seed"].unique()))
+        out.append(f"{model}: {len(g)} attempt(s) ended in grading_error (seeds {seeds}): a fault of the grader or "
+                   "the machine, not the model's; they are left out of its scores, which rest on fewer seeds. "
+                   "See `sweep logs`, fix the cause, then `sweep regrade`.")
+    return out
+
+
 def identical_answers(df: pd.DataFrame) -> list[str]:
     """One warning per (model, exam version) whose answers to a task are byte-identical
     (extracted code, or content when no code was found) across two or more seeds."""

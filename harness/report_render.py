@@ -18,6 +18,7 @@ from harness.report_reduce import (
     ModelSummary,
     check_rates,
     counts,
+    grading_errors,
     identical_answers,
     known_models,
     summarize,
@@ -181,7 +182,8 @@ def exam_sections(df: pd.DataFrame) -> list[ExamSection]:
         ungraded = int((~graded & (sub["gen_outcome"] != "endpoint_error")).sum())
         if ungraded:
             note += f" {ungraded} stored answer(s) not graded yet: run `sweep regrade`, or rerun the sweep."
-        out.append(ExamSection(str(exam), int(version), title, sums, tables, [note], identical_answers(sub), sub))
+        warnings = grading_errors(sub) + identical_answers(sub)
+        out.append(ExamSection(str(exam), int(version), title, sums, tables, [note], warnings, sub))
     return out
 
 

@@ -540,3 +540,17 @@ def test_an_ordinary_users_sandboxes_start_and_hold(monkeypatch, tmp_path):
         assert r.returncode == 0 and out[0] == "60001" and out[-1] == "done", (role, r.stdout, r.stderr)
         assert "CORE-PATTERN-WRITABLE" not in out
         assert ("NESTED-USERNS" in out) == (role is sandbox.Role.DRIVER), (role, r.stdout)
+
+
+def test_a_grading_error_is_never_silent_in_the_report():
+    """A seed lost to grading_error is left out of the mean: the report says so, per
+    model, so a 0-and-10 model never reads as a quiet 10.0."""
+    import pandas as pd
+
+    from harness.report_reduce import grading_errors
+
+    df = pd.DataFrame({"model": ["a", "a", "b"], "seed": [1, 2, 1],
+                       "outcome": ["ran", "grading_error", "ran"]})
+    warnings = grading_errors(df)
+    assert len(warnings) == 1 and warnings[0].startswith("a: 1 attempt(s) ended in grading_error (seeds 2)")
+    assert grading_errors(df[df["outcome"] == "ran"]) == []

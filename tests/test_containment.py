@@ -430,8 +430,8 @@ def test_reports_and_logs_name_the_isolation_of_their_grades():
     })
     assert report.isolation_note(sub) == ("isolation bwrap+uid64191+memcg+pidscg (2 grades), "
                                           "not recorded (1 grade), plain+uid64191 (1 grade)")
-    assert logs._isolation(json.dumps({"isolation": "bwrap"})) == "bwrap"
-    assert logs._isolation(json.dumps({})) is None
+    assert logs._isolation({"isolation": "bwrap"}) == "bwrap"
+    assert logs._isolation({}) is None
 
 
 CONCURRENT_CHECKS_PY = '''

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import ConfigError
+from harness.quant import SHARD_RE, base_name, quant_label
 
 _ENV_RE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _MACRO_RE = re.compile(r"\$\{([A-Za-z0-9_-]+)\}")
@@ -42,13 +43,6 @@ DEFAULT_GROUP = "(default)"     # where llama-swap puts models no group names
 # A quantization label inside a file or tag name (matched on the upper-cased name):
 # Q4_K_M, Q5_K_M, UD-Q5_K_XL, Q8_0, Q4_0_4_4, IQ4_XS, IQ2_XXS, TQ1_0, MXFP4_MOE,
 # F16, BF16, F32.
-_QUANT_RE = re.compile(
-    r"(?<![A-Z0-9])"
-    r"((?:UD[-_])?(?:I?Q[1-8](?:_(?:XXS|XS|XL|NL|[0-9]|K|S|M|L))*|TQ[12]_0|MXFP4(?:_MOE)?|BF16|F16|F32|FP16|FP8))"
-    r"(?![A-Z0-9])"
-)
-_SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
-
 _MODEL_FLAGS = ("-m", "--model")
 _HF_REPO_FLAGS = ("-hf", "-hfr", "--hf-repo")
 _HF_FILE_FLAGS = ("-hff", "--hf-file")
@@ -401,35 +395,6 @@ def _pick_path(values: list[str]) -> str | None:
     return values[-1] if values else None
 
 
-def quant_label(name: str) -> str | None:
-    """The quantization label in a file name or tag, upper-cased (last one wins)."""
-    stem = _stem(name).upper()
-    found = _QUANT_RE.findall(stem)
-    return found[-1] if found else None
-
-
-def _stem(name: str) -> str:
-    base = name.rstrip("/").rsplit("/", 1)[-1]
-    if base.lower().endswith(".gguf"):
-        base = base[: -len(".gguf")]
-    return _SHARD_RE.sub("", base)
-
-
-def base_name(name: str) -> str:
-    """The model name without quantization label, shard suffix, .gguf and -GGUF."""
-    stem = _stem(name)
-    if ":" in stem:                                     # repo:tag
-        stem = stem.split(":", 1)[0]
-    upper = stem.upper()
-    matches = list(_QUANT_RE.finditer(upper))
-    if matches:
-        m = matches[-1]
-        stem = stem[: m.start()] + stem[m.end():]
-    stem = re.sub(r"[-_.]gguf$", "", stem, flags=re.IGNORECASE)
-    stem = re.sub(r"[-_.]{2,}", lambda m: m.group(0)[0], stem)
-    return stem.strip("-_. ") or name
-
-
 def _size(path_text: str, base_dir: Path) -> int | None:
     p = Path(path_text).expanduser()
     candidates = [p] if p.is_absolute() else [p, base_dir / p]
@@ -439,7 +404,7 @@ def _size(path_text: str, base_dir: Path) -> int | None:
                 continue
         except OSError:
             continue
-        m = _SHARD_RE.search(c.name[: -len(".gguf")] if c.name.lower().endswith(".gguf") else c.name)
+        m = SHARD_RE.search(c.name[: -len(".gguf")] if c.name.lower().endswith(".gguf") else c.name)
         if m is None:
             return c.stat().st_size
         total_n = int(m.group(2))

@@ -132,3 +132,42 @@ def format_size(size_bytes: int | None) -> str:
     if size_bytes < 1e9:          # small models: 0.3 GB would hide a 15% difference between quants
         return f"{size_bytes / 1e6:.0f} MB"
     return f"{size_bytes / 1e9:.1f} GB"
+
+
+# -- names of GGUF files and llama-swap model ids (harness.llamaswap, harness.served and
+# the report read the served file's name with these) --------------------------------
+GGUF_QUANT_RE = re.compile(
+    r"(?<![A-Z0-9])"
+    r"((?:UD[-_])?(?:I?Q[1-8](?:_(?:XXS|XS|XL|NL|[0-9]|K|S|M|L))*|TQ[12]_0|MXFP4(?:_MOE)?|BF16|F16|F32|FP16|FP8))"
+    r"(?![A-Z0-9])"
+)
+SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
+
+
+def quant_label(name: str) -> str | None:
+    """The quantization label in a file name or tag, upper-cased (last one wins)."""
+    stem = gguf_stem(name).upper()
+    found = GGUF_QUANT_RE.findall(stem)
+    return found[-1] if found else None
+
+
+def gguf_stem(name: str) -> str:
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    if base.lower().endswith(".gguf"):
+        base = base[: -len(".gguf")]
+    return SHARD_RE.sub("", base)
+
+
+def base_name(name: str) -> str:
+    """The model name without quantization label, shard suffix, .gguf and -GGUF."""
+    stem = gguf_stem(name)
+    if ":" in stem:                                     # repo:tag
+        stem = stem.split(":", 1)[0]
+    upper = stem.upper()
+    matches = list(GGUF_QUANT_RE.finditer(upper))
+    if matches:
+        m = matches[-1]
+        stem = stem[: m.start()] + stem[m.end():]
+    stem = re.sub(r"[-_.]gguf$", "", stem, flags=re.IGNORECASE)
+    stem = re.sub(r"[-_.]{2,}", lambda m: m.group(0)[0], stem)
+    return stem.strip("-_. ") or name

@@ -183,7 +183,7 @@ def known_models(df: pd.DataFrame, known: Mapping[str, Mapping[str, Any]] | None
     where it has the model, else what the server reported it ran (the GGUF the tool
     served, or the one llama-server's /props named; size only when that file was on
     this machine), else nothing (the id is parsed)."""
-    from harness import llamaswap
+    from harness import quant
 
     out: dict[str, Mapping[str, Any]] = {}
     if not df.empty and "served_gguf" in df:
@@ -194,7 +194,7 @@ def known_models(df: pd.DataFrame, known: Mapping[str, Mapping[str, Any]] | None
             last = rows.iloc[-1]
             size = last["served_size_bytes"]
             gguf = last["served_gguf"] if isinstance(last["served_gguf"], str) else None
-            out[str(model)] = {"base": llamaswap.base_name(gguf) if gguf else None,
+            out[str(model)] = {"base": quant.base_name(gguf) if gguf else None,
                                "quant": last["served_quant"] if isinstance(last["served_quant"], str) else None,
                                "size_bytes": int(size) if pd.notna(size) else None}
     out.update(known or {})

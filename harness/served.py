@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness import llamaswap
+from harness.quant import base_name, quant_label
 
 # llama.cpp's built-in ChatML template (common/chat.cpp), which llama-server uses when the
 # GGUF has no tokenizer.chat_template; /props then reports this text as the chat_template.
@@ -112,7 +112,7 @@ def identity(props: Mapping[str, Any] | None, *, size_bytes: int | None = None) 
     props = props or {}
     path = props.get("model_path") if isinstance(props.get("model_path"), str) else None
     gguf = path.rstrip("/").rsplit("/", 1)[-1] if path else None
-    quant = llamaswap.quant_label(gguf) if gguf else None
+    quant = quant_label(gguf) if gguf else None
     quant = quant or ftype_quant(props.get("model_ftype") if isinstance(props.get("model_ftype"), str) else None)
     if size_bytes is None and path:
         try:
@@ -120,7 +120,7 @@ def identity(props: Mapping[str, Any] | None, *, size_bytes: int | None = None) 
         except OSError:
             size_bytes = None
     return {"gguf": gguf, "quant": quant, "size_bytes": size_bytes,
-            "base": llamaswap.base_name(gguf) if gguf else None}
+            "base": base_name(gguf) if gguf else None}
 
 
 def template_warnings(props: Mapping[str, Any] | None, sent_kwargs: Mapping[str, Any] | None = None) -> list[str]:

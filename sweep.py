@@ -252,6 +252,11 @@ def _source(ctx: click.Context, name: str) -> str:
               envvar="SWEEP_PARALLEL", show_envvar=True,
               help="Requests in flight per model, for servers started with N slots (llama-server --parallel N). "
               "Models still run one after another.")
+@click.option("--turns", type=_INT, default=None, show_default=_shown("turns"), metavar="N",
+              envvar="SWEEP_TURNS", show_envvar=True,
+              help="Answers per cell: after an answer without full marks, send what a developer would see (the "
+              "build error, the failing checks; never the hidden expected outputs) and ask again, up to N "
+              "answers in all (at most 10). See docs/how-it-works.md.")
 @click.option("--stream/--no-stream", "stream", type=_EnvBool(), default=None, show_default=_shown("stream"),
               envvar="SWEEP_STREAM", show_envvar=True,
               help="Stream answers, which adds time to first token to the report.")
@@ -470,14 +475,17 @@ def report_cmd(directory: Path, fmt: str, html_out: Path | None, by_quant: bool,
 @click.argument("model_a", metavar="A")
 @click.argument("model_b", metavar="B")
 @click.option("--exam", "exam_id", default=None, metavar="ID", help="Only this exam (default: every exam both took).")
+@click.option("--turn", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Compare the cells as they stand after repair turn K (each cell's latest answer up to turn K; "
+              "sweep run --turns).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare_cmd(directory: Path, model_a: str, model_b: str, exam_id: str | None, as_json: bool) -> None:
+def compare_cmd(directory: Path, model_a: str, model_b: str, exam_id: str | None, turn: int, as_json: bool) -> None:
     """Compare two models paired by exam, task and seed: mean score difference with
     a 95% interval, exact sign and permutation tests, McNemar on per-check
     pass/fail, and a plain-language verdict (with the seeds a clear answer needs)."""
     from harness import compare, report
 
-    comps = compare.compare(report.load(directory), model_a, model_b, exam=exam_id)
+    comps = compare.compare(report.load(directory), model_a, model_b, exam=exam_id, turn=turn)
     if as_json:
         click.echo(json.dumps([c.to_json() for c in comps], indent=2))
     else:

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import stats
+from harness import report_turns, stats
 from harness.errors import ConfigError
 from harness.results import Outcome
 
@@ -77,11 +77,14 @@ def _cells(df: pd.DataFrame, model: str) -> pd.DataFrame:
 
 
 def compare(df: pd.DataFrame, a: str, b: str, *, exam: str | None = None, conf: float = 0.95,
-            strict: bool = True) -> list[Comparison]:
-    """One Comparison per exam version both models have paired cells on.
+            strict: bool = True, turn: int = 1) -> list[Comparison]:
+    """One Comparison per exam version both models have paired cells on, as the
+    cells stand after repair turn ``turn`` (``harness.report_turns.as_of``; turn 1:
+    the first answers, what a one-turn sweep stores).
 
     ``strict``: raise ConfigError for an unknown model, ``a == b``, or nothing to
     pair (the CLI's case); otherwise return what there is (possibly nothing)."""
+    df = report_turns.as_of(df, turn)
     models = list(dict.fromkeys(df["model"])) if not df.empty else []
     if strict:
         for m in (a, b):

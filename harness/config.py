@@ -36,6 +36,7 @@ class RunConfig:
     grading_workers: int = 2
     parallel: int = 1                    # generation requests in flight per model (server slots)
     stream: bool = False                 # stream answers (adds time to first token)
+    turns: int = 1                       # answers per cell: repair turns after one without full marks
     api_key: str | None = field(default=None, repr=False)
     # Per-model sampling (sweep-file profiles); a model not listed uses ``sampling``.
     sampling_by_model: dict[str, Sampling] = field(default_factory=dict)

@@ -9,7 +9,13 @@ real builds and real checks without any LLM:
   seed (so its score varies across seeds, as a real model's does);
 * ``scripted-rambler`` shows the failure classes a real sweep meets: its thinking
   eats the whole token budget (``truncated``), it answers in prose only
-  (``no_code``), or it thinks first and then answers with the reference.
+  (``no_code``), or it thinks first and then answers with the reference;
+* ``scripted-repairer`` answers first with the reference plus a line that does not
+  compile (``undefined: reslt``), and with the reference once the conversation
+  holds feedback: the demo runs two turns (``--turns 2``), so the report's repair
+  turns table shows it fail on turn 1 and score full marks on turn 2. The other
+  models get a second turn too, answering it as they answer any prompt (the
+  flawed one with the variant the turn's seed picks).
 
 Answers are streamed, as ``sweep run --stream`` does, so the report's speed table
 shows time to first token too.
@@ -32,7 +38,10 @@ from harness.runner import SweepSummary
 from harness.validate import source_of
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 
-MODELS = ("scripted-reference", "scripted-flawed", "scripted-rambler")
+MODELS = ("scripted-reference", "scripted-flawed", "scripted-rambler", "scripted-repairer")
+TURNS = 2
+# Appended to the reference by scripted-repairer's first answer: valid Go that does not compile.
+BUILD_ERROR = "\nfunc repairLater() int {\n\treturn reslt\n}\n"
 
 
 def _prompt_index(exams: list[Exam]) -> dict[str, tuple[Exam, Task]]:
@@ -48,8 +57,8 @@ def scripted_models(exams: list[Exam]) -> dict[str, Callable[[dict[str, Any]], R
     index = _prompt_index(exams)
 
     def lookup(body: dict[str, Any]) -> tuple[Exam, Task]:
-        prompt = next((m.get("content", "") for m in reversed(body.get("messages", []))
-                       if m.get("role") == "user"), "")
+        # the task's prompt is the first user message; later ones are repair-turn feedback
+        prompt = next((m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"), "")
         if prompt not in index:
             raise KeyError("the demo has no script for this prompt")
         return index[prompt]
@@ -76,7 +85,15 @@ def scripted_models(exams: list[Exam]) -> dict[str, Callable[[dict[str, Any]], R
         return Reply(scripted_fence(source_of(exam, task.reference)),
                      reasoning_content="The task is clear; I will write the program.")
 
-    return {"scripted-reference": reference, "scripted-flawed": flawed, "scripted-rambler": rambler}
+    def repairer(body: dict[str, Any]) -> Reply:
+        exam, task = lookup(body)
+        code = source_of(exam, task.reference)
+        if not any(m.get("role") == "assistant" for m in body.get("messages", [])):
+            return Reply(scripted_fence(code.rstrip("\n") + "\n" + BUILD_ERROR, prose="Here you go:"))
+        return Reply(scripted_fence(code, prose="Sorry, a leftover line; fixed:"))
+
+    return {"scripted-reference": reference, "scripted-flawed": flawed, "scripted-rambler": rambler,
+            "scripted-repairer": repairer}
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,8 @@ def run_demo(out_dir: Path | None = None, *, progress: ProgressFn | None = None,
         with ScriptedLLM(scripted_models(exams)) as llm:
             cfg = RunConfig(endpoint=llm.url, models=MODELS, exams=tuple(e.id for e in exams),
                             out_dir=out_dir, sampling=Sampling(temperature=1.0, max_tokens=max_tokens),
-                            retries=0, request_timeout_s=60, stream=True)   # streamed: the speed table shows TTFT
+                            retries=0, request_timeout_s=60, stream=True,   # streamed: the speed table shows TTFT
+                            turns=TURNS)
             summary = api.run_sweep(cfg, progress=progress, command="sweep demo")
         return DemoResult(summary, report.markdown(report.load(out_dir)))
     finally:

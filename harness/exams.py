@@ -30,6 +30,9 @@ _HARNESS_DIR = Path(__file__).resolve().parent
 # The grader hash covers every module of ours that grading can load: the module the
 # sweep and regrade grade through, an exam's Python files, and what they import.
 GRADING_ENTRY = "harness.answers"
+# The repair-turn feedback (``--turns``) is part of an exam's grader identity too:
+# this module, and the exam's feedback.j2 when it has one.
+FEEDBACK_ENTRY = "harness.feedback"
 OWN_PACKAGES = ("harness", "mock_server")
 
 
@@ -255,7 +258,8 @@ class Exam:
     def grader_hash(self) -> str:
         """sha256 of everything that decides a grade (12 hex digits): the manifest
         (cases, limits, points), the exam's Python files and ``*_test.go`` files (a
-        gotest exam's tests), and every module of ours
+        gotest exam's tests), its repair-turn feedback template (``feedback.j2``,
+        ``harness.feedback``), and every module of ours
         that grading can load (:func:`grading_modules`: the grading entry point, the
         exam's Python files and what they import, transitively). Docs, prompts, the
         reference and variant sources, reports and the scripted LLM server do not
@@ -264,7 +268,7 @@ class Exam:
         exam_py = []
         for p in sorted(self.root.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and (
-                    p.suffix == ".py" or p.name == "exam.toml" or p.name.endswith("_test.go")):
+                    p.suffix == ".py" or p.name in ("exam.toml", "feedback.j2") or p.name.endswith("_test.go")):
                 h.update(str(p.relative_to(self.root)).encode() + b"\0")
                 h.update(p.read_bytes() + b"\0")
                 if p.suffix == ".py":
@@ -316,10 +320,11 @@ def grading_modules(extra: Iterable[Path] = ()) -> dict[str, Path]:
     in. No list to keep: a module that grading starts to import is covered."""
     found: dict[str, Path] = {}
     todo: list[tuple[str | None, Path]] = [(None, Path(p)) for p in extra]
-    entry = _module_file(GRADING_ENTRY)
-    if entry is not None:
-        todo.append((GRADING_ENTRY, entry))
-        found[GRADING_ENTRY] = entry
+    for entry_name in (GRADING_ENTRY, FEEDBACK_ENTRY):
+        entry = _module_file(entry_name)
+        if entry is not None:
+            todo.append((entry_name, entry))
+            found[entry_name] = entry
     while todo:
         name, path = todo.pop()
         for dep in sorted(_imported_names(path, name)):

@@ -49,6 +49,9 @@ def render(df: pd.DataFrame, *, source: str = "", known: Mapping[str, Mapping[st
              "half"),
             ("Passed/attempts per model and check; black lines separate tasks.",
              plots.check_heatmap(report.check_rates(s.frame), models, salt), "wide"),
+            ("Mean exam score (95% CI) after each repair turn (sweep run --turns): each cell at its latest "
+             "answer up to that turn.",
+             plots.turn_curve([r for t in s.tables if t.kind == "turns" for r in t.records], salt), "half"),
         ) if f[1] is not None]
         sections.append({"id": f"exam-{i}", "title": s.title, "summary": s.tables[0], "tables": s.tables[1:],
                          "notes": s.notes, "warnings": s.warnings, "figures": figures})

@@ -189,3 +189,30 @@ def seed_strip(sums: list[ModelSummary], salt: str) -> str | None:
         ax.set_title("Spread over seeds")
         ax.grid(axis="x", alpha=0.25)
         return _svg(fig, salt + "-seeds")
+
+
+def turn_curve(records: list[dict[str, Any]], salt: str) -> str | None:
+    """Mean exam score after each repair turn, one line per model (the records of
+    ``harness.report_turns.turns_table``)."""
+    pts = [r for r in records if r.get("mean") is not None]
+    if not pts:
+        return None
+    with matplotlib.rc_context(_rc()):
+        fig = Figure(figsize=(6.0, 3.6))
+        ax = fig.subplots()
+        for model in dict.fromkeys(r["model"] for r in pts):
+            mine = [r for r in pts if r["model"] == model]
+            ax.errorbar([r["turn"] for r in mine], [r["mean"] for r in mine],
+                        yerr=[[r["mean"] - (r["ci_low"] if r["ci_low"] is not None else r["mean"]) for r in mine],
+                              [(r["ci_high"] if r["ci_high"] is not None else r["mean"]) - r["mean"] for r in mine]],
+                        marker="o", capsize=2, linewidth=1.2, label=_short(str(model), 40))
+        turns = sorted({int(r["turn"]) for r in pts})
+        ax.set_xticks(turns)
+        ax.set_xlabel("after turn")
+        mx = float(pts[0]["max_points"])
+        ax.set_ylabel(f"mean exam score (/{mx:g}), 95% CI")
+        ax.set_ylim(-0.03 * mx, mx * 1.08)
+        ax.set_title("Score after each repair turn")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False, borderaxespad=0.0)
+        ax.grid(alpha=0.25)
+        return _svg(fig, salt + "-turns")

@@ -49,9 +49,15 @@ class CellKey:
     exam_version: int
     task: str
     seed: int
+    turn: int = 1            # repair turns: 1 = the first answer (harness.feedback)
 
     def label(self) -> str:
-        return f"{self.model} / {self.exam} v{self.exam_version} / {self.task} / seed {self.seed}"
+        label = f"{self.model} / {self.exam} v{self.exam_version} / {self.task} / seed {self.seed}"
+        return label + (f" / turn {self.turn}" if self.turn != 1 else "")
+
+    def at_turn(self, turn: int) -> CellKey:
+        """The same cell at another turn."""
+        return CellKey(self.model, self.exam, self.exam_version, self.task, self.seed, turn)
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,8 @@ def _answer(r: sqlite3.Row) -> tuple[str | None, str | None]:
 
 
 # The request that carries an attempt's answer: its own, else the last of its cell.
-_CELL = "q.model = a.model AND q.exam = a.exam AND q.exam_version = a.exam_version AND q.task = a.task AND q.seed = a.seed"
+_CELL = ("q.model = a.model AND q.exam = a.exam AND q.exam_version = a.exam_version AND q.task = a.task"
+         " AND q.seed = a.seed AND q.turn = a.turn")
 _WITH_REQUEST = (f"LEFT JOIN requests r ON r.id = COALESCE(a.request_id, (SELECT MAX(q.id) FROM requests q WHERE {_CELL}))")
 _REQUEST_COLS = "r.url AS req_url, r.request_json AS req_json, r.http_status AS req_status, r.response_raw AS req_raw"
 # Current graders passed as one JSON parameter: [[exam, version, hash], ...].
@@ -199,9 +206,13 @@ def _current_param(hashes: Mapping[tuple[str, int], str]) -> str:
     return json.dumps([[str(e), int(v), str(h)] for (e, v), h in hashes.items()])
 
 
+def _key(r: sqlite3.Row) -> CellKey:
+    return CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"], r["turn"])
+
+
 def _attempt_row(r: sqlite3.Row) -> AttemptRow:
     content, reasoning = _answer(r)
-    return AttemptRow(id=r["id"], key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
+    return AttemptRow(id=r["id"], key=_key(r),
                       gen_outcome=r["gen_outcome"], finish_reason=r["finish_reason"], content=content,
                       reasoning_content=reasoning, extracted_code=r["extracted_code"],
                       sampling_json=r["sampling_json"], error=r["error"])
@@ -234,17 +245,17 @@ def current_hashes(db: Reader) -> dict[tuple[str, int], str]:
 
 
 def attempts(db: Reader, current: Mapping[tuple[str, int], str] | None = None, *, model: str | None = None,
-             exam: str | None = None, attempt: int | None = None, newest_first: bool = False,
-             limit: int | None = None) -> list[StoredAttempt]:
+             exam: str | None = None, attempt: int | None = None, turn: int | None = None,
+             newest_first: bool = False, limit: int | None = None) -> list[StoredAttempt]:
     """Attempts with their shown grade (the current grader's, else the newest) and
     its checks, in id order (``newest_first``: the reverse), optionally of one model,
-    exam or attempt id, at most ``limit``. ``current``: (exam, exam_version) ->
+    exam, attempt id or turn, at most ``limit``. ``current``: (exam, exam_version) ->
     grader hash; the store's current graders (:func:`current_hashes`) when None."""
     if current is None:
         current = current_hashes(db)
     where: list[str] = []
     params: list[Any] = [_current_param(current)]
-    for column, value in (("a.id", attempt), ("a.model", model), ("a.exam", exam)):
+    for column, value in (("a.id", attempt), ("a.model", model), ("a.exam", exam), ("a.turn", turn)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
@@ -275,7 +286,7 @@ def attempts(db: Reader, current: Mapping[tuple[str, int], str] | None = None, *
             checks=checks.get(r["g_id"], ()))
         content, reasoning = _answer(r)
         out.append(StoredAttempt(
-            id=r["id"], run_id=r["run_id"], key=CellKey(r["model"], r["exam"], r["exam_version"], r["task"], r["seed"]),
+            id=r["id"], run_id=r["run_id"], key=_key(r),
             created_at=r["created_at"], sampling_json=r["sampling_json"], request_id=r["request_id"],
             gen_outcome=r["gen_outcome"], finish_reason=r["finish_reason"], content=content,
             reasoning_content=reasoning, usage_json=r["usage_json"], timings_json=r["timings_json"],
@@ -300,10 +311,10 @@ def _checks(db: Reader, grade_ids: list[int]) -> dict[int, tuple[CheckRow, ...]]
 
 
 def attempt(db: Reader, key: CellKey) -> AttemptRow | None:
-    """The attempt of a cell, if it has one."""
+    """The attempt of a cell at ``key.turn``, if it has one."""
     rows = db.query(f"SELECT a.*, {_REQUEST_COLS} FROM attempts a {_WITH_REQUEST}"
-                    " WHERE a.model=? AND a.exam=? AND a.exam_version=? AND a.task=? AND a.seed=?",
-                    (key.model, key.exam, key.exam_version, key.task, key.seed))
+                    " WHERE a.model=? AND a.exam=? AND a.exam_version=? AND a.task=? AND a.seed=? AND a.turn=?",
+                    (key.model, key.exam, key.exam_version, key.task, key.seed, key.turn))
     return _attempt_row(rows[0]) if rows else None
 
 
@@ -343,6 +354,14 @@ def grade_of(db: Reader, attempt_id: int, grader_hash: str) -> Grade | None:
 
 
 # --------------------------------------------------------------------------- exam versions, servers
+
+
+def turns_asked(db: Reader) -> int:
+    """The most turns any run asked for (its config's ``turns``; 1 when none did) or
+    any stored attempt reached."""
+    asked = [json.loads(r["config_json"]).get("turns", 1) for r in db.query("SELECT config_json FROM runs")]
+    stored = db.query("SELECT MAX(turn) AS t FROM attempts")[0]["t"]
+    return max([1, *(int(t) for t in asked if isinstance(t, int)), *([int(stored)] if stored else [])])
 
 
 def stored_exam_versions(db: Reader) -> list[tuple[str, int]]:

@@ -31,7 +31,8 @@ def _json(text: str | None) -> dict[str, Any]:
 
 
 def load(directory: Path | str, *, grader_hashes: dict[tuple[str, int], str] | None = None) -> pd.DataFrame:
-    """One row per attempt. The grade shown is the current grader's when it exists,
+    """One row per attempt, every turn of every cell (``turn``: 1 = the first answer;
+    ``harness.report_turns``). The grade shown is the current grader's when it exists,
     else the newest one (``grade_current`` says which). The current grader of an
     exam version is the one the store's latest run recorded (``harness.queries.current_graders``),
     not the one installed now; ``grader_hashes`` overrides it."""
@@ -68,7 +69,7 @@ def _row(a: StoredAttempt, served: dict[tuple[int | None, str], ServedRow]) -> d
     details = g.details if g is not None else {}
     return {
         "attempt_id": a.id, "run_id": a.run_id, "model": a.key.model, "exam": a.key.exam,
-        "exam_version": a.key.exam_version, "task": a.key.task, "seed": a.key.seed,
+        "exam_version": a.key.exam_version, "task": a.key.task, "seed": a.key.seed, "turn": a.key.turn,
         "created_at": a.created_at, "gen_outcome": a.gen_outcome, "finish_reason": a.finish_reason,
         "outcome": outcome,
         "points": g.points if g is not None else None,

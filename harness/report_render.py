@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import quant, speed, stats
+from harness import quant, report_turns, speed, stats
 from harness.report_quant import quant_tables
 from harness.report_reduce import (
     ModelSummary,
@@ -212,7 +212,13 @@ def build(df: pd.DataFrame, *, known: Mapping[str, Mapping[str, Any]] | None = N
     quantization view appears when models share a base, or always with ``by_quant``."""
     if df.empty:
         return Report([], [])
+    every_turn, df = df, report_turns.first_turn(df)   # every table but the repair turns': the first answers
     sections = exam_sections(df)
+    for s in sections:
+        sub = every_turn[(every_turn["exam"] == s.exam) & (every_turn["exam_version"] == s.exam_version)]
+        turns = report_turns.turns_table(sub, f"{s.exam} v{s.exam_version}")
+        if turns is not None:
+            s.tables.append(turns)
     infos = quant.resolve(list(dict.fromkeys(df["model"])), known_models(df, known))
     order = list(dict.fromkeys(x.model for s in sections for x in s.summaries))
     summaries = {(s.exam, s.exam_version): s.summaries for s in sections}

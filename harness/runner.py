@@ -9,6 +9,13 @@ A model's requests go ``parallel`` at a time (for servers started with several
 slots; 1 by default); grading runs in a thread pool while the next answers are
 generated. Every request and raw response is stored before it is parsed; resuming
 skips done cells and grades stored answers that have no grade by the current grader.
+
+Repair turns (``turns`` > 1): a cell whose answer lacks full marks continues the
+conversation with the answer and a feedback message (``harness.feedback``), one
+stored attempt per turn, up to ``turns`` answers. Each turn waits for the grade of
+the one before (graded in the pool); turn k sends the seed
+``harness.feedback.turn_seed(seed, k)``. Resuming continues a cell from its last
+stored turn; a cell is done when its last turn ends the conversation.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, TypeVar
 
-from harness import machine, queries, sandbox
+from harness import feedback, machine, queries, sandbox
 from harness.answers import Answer, classify, grade_answer
 from harness.client import ChatClient, ChatResult, error_for, parse_response
 from harness.config import RunConfig
@@ -135,6 +142,7 @@ class Sweep:
         self._lock = threading.Lock()
         self._touched: set[str] = set()   # models sent a request (props included) this run
         self._loading_warned: set[str] = set()
+        self._grading: dict[int, Future[Grade]] = {}   # attempt id -> its grading, once per run
 
     def cells(self) -> list[tuple[CellKey, Exam, Task]]:
         out = []
@@ -156,7 +164,7 @@ class Sweep:
                                         "finishing (killed?): marked interrupted"))
         summary = SweepSummary(run_id=run_id, total_cells=len(cells))
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.grading_workers), thread_name_prefix="grade")
-        pending: list[Future[None]] = []
+        pending: list[Future[Grade]] = []
         status = "failed"
         error: str | None = None
         try:
@@ -166,12 +174,13 @@ class Sweep:
             self._emit(Event(EventKind.INFO, f"{len(cells)} cells: {len(self.cfg.models)} model(s) x "
                                      f"{sum(len(e.tasks) for e in self.exams)} task(s) x {len(self.cfg.seeds)} seed(s)"
                                      + (f"; {self.cfg.parallel} requests at a time per model" if self.cfg.parallel > 1
-                                        else "") + ("; streamed" if self.cfg.stream else ""),
+                                        else "") + ("; streamed" if self.cfg.stream else "")
+                                     + (f"; up to {self.cfg.turns} turns per cell" if self.cfg.turns > 1 else ""),
                              total=len(cells)))
             # Stored answers without a current grade (e.g. killed while grading).
             for att in queries.attempts_needing_grade(self.store, self._hashes()):
                 if att.key.model in self.cfg.models and att.key.exam in self._exam_by_id:
-                    pending.append(pool.submit(self._grade_and_store, att, summary, len(cells)))
+                    pending.append(self._submit_grade(pool, att, summary, len(cells)))
             self._generate_all(run_id, cells, summary, pool, pending)
             for f in pending:
                 f.result()
@@ -195,7 +204,7 @@ class Sweep:
         self.progress(event)
 
     def _generate_all(self, run_id: int, cells: list[tuple[CellKey, Exam, Task]], summary: SweepSummary,
-                      pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
+                      pool: ThreadPoolExecutor, pending: list[Future[Grade]]) -> None:
         """Model by model, in order: a model's cells run (``parallel`` at a time)
         before the next model's first request, so a swapper loads each model once."""
         state = _GenState(total=len(cells))
@@ -213,9 +222,12 @@ class Sweep:
             self._finish_model(model)
 
     def _already_done(self, key: CellKey, summary: SweepSummary, state: _GenState) -> bool:
-        """Whether the cell already has an answer (made with the same sampling)."""
+        """Whether the cell already has an answer (made with the same sampling); with
+        repair turns, whether its last stored turn ends the conversation."""
         existing = queries.attempt(self.store, key)
         if existing is None or existing.gen_outcome == Outcome.ENDPOINT_ERROR.value:
+            return False
+        if self.cfg.turns > 1 and not self._conversation_over(key):
             return False
         sampling = self.cfg.sampling_for(key.model).to_body()
         stored = json.loads(existing.sampling_json)
@@ -228,18 +240,79 @@ class Sweep:
         self._emit(Event(EventKind.SKIP, "already done", key, existing.gen_outcome, state.tick(), state.total))
         return True
 
+    def _conversation_over(self, key: CellKey) -> bool:
+        """Whether the stored turns of a cell end its conversation: the last one is
+        graded by the current grader and has full marks or is not the model's doing,
+        or it is turn ``turns``."""
+        grader = self._exam_by_id[key.exam].grader_hash
+        for turn in range(1, self.cfg.turns + 1):
+            att = queries.attempt(self.store, key.at_turn(turn))
+            if att is None or att.gen_outcome == Outcome.ENDPOINT_ERROR.value:
+                return False
+            if turn == self.cfg.turns:
+                return True
+            grade = queries.grade_of(self.store, att.id, grader)
+            if grade is None:
+                return False
+            if not feedback.continues(grade):
+                return True
+        return True
+
     def _cell(self, run_id: int, cell: tuple[CellKey, Exam, Task], summary: SweepSummary, state: _GenState,
-              pool: ThreadPoolExecutor, pending: list[Future[None]]) -> None:
-        """Generate one cell (any worker thread) and queue its grading."""
+              pool: ThreadPoolExecutor, pending: list[Future[Grade]]) -> None:
+        """Generate one cell (any worker thread) and queue its grading; with repair
+        turns, go on turn by turn while the answer lacks full marks."""
         key, exam, task = cell
         if state.stop.is_set():
             return
         if key.model in state.skip_models:
             state.tick()    # counted as handled: the model was skipped
             return
+        ticked = False
+
+        def tick() -> int:      # one count per cell, whatever its turns
+            nonlocal ticked
+            if ticked:
+                return state.done
+            ticked = True
+            return state.tick()
+
         sampling = self.cfg.sampling_for(key.model).to_body()
+        if self.cfg.turns <= 1:
+            att = self._turn(run_id, key, exam.messages(task), sampling, summary, state, tick)
+            if att is not None:
+                future = self._submit_grade(pool, att, summary, state.total)
+                with self._lock:
+                    pending.append(future)
+            return
+        messages = exam.messages(task)
+        for turn in range(1, self.cfg.turns + 1):
+            if state.stop.is_set():
+                return
+            tkey = key.at_turn(turn)
+            stored = queries.attempt(self.store, tkey)
+            if stored is None or stored.gen_outcome == Outcome.ENDPOINT_ERROR.value:
+                att = self._turn(run_id, tkey, messages, sampling, summary, state, tick)
+                if att is None:
+                    return      # an endpoint error, stored: the next run asks again
+            else:
+                att = stored
+            grade = queries.grade_of(self.store, att.id, exam.grader_hash)
+            if grade is None:
+                future = self._submit_grade(pool, att, summary, state.total)
+                grade = future.result()
+            if turn == self.cfg.turns or not feedback.continues(grade):
+                tick()
+                return
+            messages = [*messages, {"role": "assistant", "content": att.content or ""},
+                        {"role": "user", "content": feedback.message(exam, task, grade, turn)}]
+
+    def _turn(self, run_id: int, key: CellKey, messages: list[dict[str, str]], sampling: dict[str, object],
+              summary: SweepSummary, state: _GenState, tick: Callable[[], int]) -> AttemptRow | None:
+        """Generate and store one answer of a cell (at ``key.turn``); None when the
+        endpoint failed (stored as an endpoint error, or the model skipped)."""
         try:
-            att, tps, wall = self._generate(run_id, key, exam, task, sampling, state)
+            att, tps, wall = self._generate(run_id, key, messages, sampling, state)
         except (UnknownModel, ModelLoadFailed) as e:
             self._store_endpoint_error(run_id, key, sampling, e, summary)
             with self._lock:
@@ -249,13 +322,13 @@ class Sweep:
                     summary.errors.append(e.one_line())
             if first:
                 self._emit(Event(EventKind.ERROR, e.one_line() + " -- skipping this model", key,
-                                 Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
+                                 Outcome.ENDPOINT_ERROR.value, tick(), state.total))
             else:
-                state.tick()
-            return
+                tick()
+            return None
         except EndpointError as e:
             if state.stop.is_set():
-                return      # the sweep is stopping: this cell stays missing, for the next run
+                return None     # the sweep is stopping: this cell stays missing, for the next run
             self._store_endpoint_error(run_id, key, sampling, e, summary)
             with self._lock:
                 summary.errors.append(f"{key.label()}: {e.one_line()}")
@@ -265,14 +338,14 @@ class Sweep:
                     summary.stopped_early = (f"stopped after {state.consecutive_errors} consecutive endpoint "
                                              f"errors; last: {e.one_line()}")
                     state.stop.set()
-            self._emit(Event(EventKind.ERROR, e.one_line(), key, Outcome.ENDPOINT_ERROR.value, state.tick(), state.total))
-            return
+            self._emit(Event(EventKind.ERROR, e.one_line(), key, Outcome.ENDPOINT_ERROR.value, tick(), state.total))
+            return None
         with self._lock:
             state.consecutive_errors = 0
             summary.generated += 1
-            pending.append(pool.submit(self._grade_and_store, att, summary, state.total))
-        self._emit(Event(EventKind.GENERATED, att.gen_outcome, key, att.gen_outcome, state.tick(), state.total,
+        self._emit(Event(EventKind.GENERATED, att.gen_outcome, key, att.gen_outcome, tick(), state.total,
                          wall_s=wall, tokens_per_s=tps))
+        return att
 
     def _fetch_props(self, run_id: int, model: str) -> None:
         """Once per model, before its first request: store what the server runs."""
@@ -328,11 +401,12 @@ class Sweep:
         with self._lock:
             summary.outcomes[Outcome.ENDPOINT_ERROR.value] += 1
 
-    def _generate(self, run_id: int, key: CellKey, exam: Exam, task: Task, sampling: dict[str, object],
+    def _generate(self, run_id: int, key: CellKey, messages: list[dict[str, str]], sampling: dict[str, object],
                   state: _GenState) -> tuple[AttemptRow, float | None, float]:
-        """The stored attempt, its decode tok/s (None when unknown) and wall time."""
-        body = ChatClient.build_body(key.model, exam.messages(task), key.seed, self.cfg.sampling_for(key.model),
-                                     stream=self.cfg.stream)
+        """The stored attempt, its decode tok/s (None when unknown) and wall time.
+        Turn k of a cell sends ``feedback.turn_seed(seed, k)`` (the seed itself on turn 1)."""
+        body = ChatClient.build_body(key.model, messages, feedback.turn_seed(key.seed, key.turn),
+                                     self.cfg.sampling_for(key.model), stream=self.cfg.stream)
         last: EndpointError | None = None
         for attempt_no in range(1, self.cfg.retries + 2):
             req_id = self.store.record_request(run_id, key, attempt_no, self.client.chat_url, body)
@@ -391,7 +465,18 @@ class Sweep:
                                     "(sendLoadingState is on): they are stored as reasoning and counted in the "
                                     "time to first token; set sendLoadingState: false in its config"))
 
-    def _grade_and_store(self, att: AttemptRow, summary: SweepSummary, total: int) -> None:
+    def _submit_grade(self, pool: ThreadPoolExecutor, att: AttemptRow, summary: SweepSummary,
+                      total: int) -> Future[Grade]:
+        """Grade a stored attempt in the pool, once per run (a resumed turn may be
+        queued for grading at the start and needed by its cell's next turn)."""
+        with self._lock:
+            future = self._grading.get(att.id)
+            if future is None:
+                future = pool.submit(self._grade_and_store, att, summary, total)
+                self._grading[att.id] = future
+            return future
+
+    def _grade_and_store(self, att: AttemptRow, summary: SweepSummary, total: int) -> Grade:
         exam = self._exam_by_id[att.key.exam]
         task = exam.task(att.key.task)
         grade = grade_attempt(exam, task, att, self.toolchain)
@@ -401,6 +486,7 @@ class Sweep:
             summary.outcomes[grade.outcome.value] += 1
         self._emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
                          points=grade.points, max_points=grade.max_points))
+        return grade
 
 
 @dataclass

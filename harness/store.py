@@ -9,9 +9,12 @@ transaction, so a crash or kill -9 at any point loses at most the request in fli
 The schema evolves through numbered migration functions (``m001_initial``, ...),
 applied in order and recorded in ``_migrations``. docs/store.md describes it.
 
-Cell key: (model, exam, exam_version, task, seed). A cell is *done* when it has an
-attempt whose generation did not end in an endpoint error; resuming fills in only
-missing cells. A grade is keyed by (attempt, grader_hash): a new grader never
+Cell key: (model, exam, exam_version, task, seed); an attempt's key adds its
+``turn`` (added by ``m007_turns``: 1 for the first answer; with ``--turns N`` a cell
+whose answer lacks full marks continues, one attempt per turn, each with its own
+requests). A cell is *done* when its last stored turn has an answer (not an endpoint
+error) and ends the conversation (full marks, a grade that is not the model's fault,
+or the last turn); resuming fills in only missing turns. A grade is keyed by (attempt, grader_hash): a new grader never
 overwrites old grades, it adds its own. A grade is a function of the stored answer
 (``content``, ``reasoning_content``, ``finish_reason``) and the exam: grading
 classifies and extracts the answer again (``harness.answers``) and records the
@@ -232,8 +235,60 @@ def m006_served_identity(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_turns(db: sqlite3.Connection) -> None:
+    # Repair turns (``--turns N``): a cell's conversation continues after an answer
+    # without full marks, one attempt per turn. ``turn`` is 1 for the first answer
+    # (every attempt stored before this migration); the cell key of an attempt becomes
+    # (model, exam, exam_version, task, seed, turn). SQLite cannot drop a UNIQUE
+    # constraint, so attempts is rebuilt, as SQLite's "other kinds of table schema
+    # changes" describes (foreign keys are off while migrating; same ids, so grades keep
+    # pointing at their attempts, which foreign_key_check confirms). Requests say their
+    # turn too.
+    _script(
+        db,
+        """
+        ALTER TABLE requests ADD COLUMN turn INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE attempts_new (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            model TEXT NOT NULL, exam TEXT NOT NULL, exam_version INTEGER NOT NULL,
+            task TEXT NOT NULL, seed INTEGER NOT NULL,
+            sampling_json TEXT NOT NULL,
+            request_id INTEGER REFERENCES requests(id),
+            created_at TEXT NOT NULL,
+            gen_outcome TEXT NOT NULL,
+            finish_reason TEXT,
+            content TEXT,
+            reasoning_content TEXT,
+            usage_json TEXT,
+            timings_json TEXT,
+            wall_s REAL,
+            extracted_code TEXT,
+            extraction_method TEXT,
+            extraction_note TEXT,
+            error TEXT,
+            ttft_s REAL,
+            turn INTEGER NOT NULL DEFAULT 1,          -- 1: the first answer, k: the answer to the (k-1)th feedback
+            UNIQUE (model, exam, exam_version, task, seed, turn)
+        );
+        INSERT INTO attempts_new (id, run_id, model, exam, exam_version, task, seed, sampling_json, request_id,
+            created_at, gen_outcome, finish_reason, content, reasoning_content, usage_json, timings_json, wall_s,
+            extracted_code, extraction_method, extraction_note, error, ttft_s, turn)
+          SELECT id, run_id, model, exam, exam_version, task, seed, sampling_json, request_id, created_at,
+            gen_outcome, finish_reason, content, reasoning_content, usage_json, timings_json, wall_s,
+            extracted_code, extraction_method, extraction_note, error, ttft_s, 1 FROM attempts;
+        DROP TABLE attempts;
+        ALTER TABLE attempts_new RENAME TO attempts
+        """,
+    )
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise sqlite3.IntegrityError(f"m007_turns: {len(broken)} row(s) lost their parent")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_model_props, m003_ttft,
-                                                          m004_run_graders, m005_run_pid, m006_served_identity]
+                                                          m004_run_graders, m005_run_pid, m006_served_identity,
+                                                          m007_turns]
 
 
 class Store:
@@ -271,8 +326,8 @@ class Store:
             self._check_integrity()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()        # foreign keys off meanwhile: m007_turns rebuilds a parent table
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"results database {self.path} is unusable: {_one_line(e)}",
@@ -441,9 +496,9 @@ class Store:
     def record_request(self, run_id: int, key: CellKey, try_no: int, url: str, body: dict[str, Any]) -> int:
         with self._tx() as db:
             cur = db.execute(
-                "INSERT INTO requests (run_id, model, exam, exam_version, task, seed, try, url, request_json, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, key.model, key.exam, key.exam_version, key.task, key.seed, try_no, url,
+                "INSERT INTO requests (run_id, model, exam, exam_version, task, seed, turn, try, url, request_json,"
+                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key.model, key.exam, key.exam_version, key.task, key.seed, key.turn, try_no, url,
                  json.dumps(body), _now()),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
@@ -495,8 +550,8 @@ class Store:
             content = reasoning_content = None
         with self._tx() as db:
             old = db.execute(
-                "SELECT id, gen_outcome FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?",
-                (key.model, key.exam, key.exam_version, key.task, key.seed)).fetchone()
+                "SELECT id, gen_outcome FROM attempts WHERE model=? AND exam=? AND exam_version=? AND task=? AND seed=?"
+                " AND turn=?", (key.model, key.exam, key.exam_version, key.task, key.seed, key.turn)).fetchone()
             if old is not None:
                 if old["gen_outcome"] != "endpoint_error":
                     raise StoreError(f"cell {key.label()} already has an answer; refusing to overwrite it")
@@ -507,13 +562,13 @@ class Store:
             cur = db.execute(
                 "INSERT INTO attempts (run_id, model, exam, exam_version, task, seed, sampling_json, request_id,"
                 " created_at, gen_outcome, finish_reason, content, reasoning_content, usage_json, timings_json,"
-                " wall_s, extracted_code, extraction_method, extraction_note, error, ttft_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " wall_s, extracted_code, extraction_method, extraction_note, error, ttft_s, turn)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, key.model, key.exam, key.exam_version, key.task, key.seed,
                  json.dumps(sampling, sort_keys=True), request_id, _now(), gen_outcome, finish_reason, content,
                  reasoning_content, None if usage is None else json.dumps(usage),
                  None if timings is None else json.dumps(timings), wall_s, extracted_code,
-                 extraction_method, extraction_note, error, ttft_s),
+                 extraction_method, extraction_note, error, ttft_s, key.turn),
             )
             return int(cur.lastrowid)  # type: ignore[arg-type]
 

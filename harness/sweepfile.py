@@ -81,6 +81,7 @@ class SweepFile(_Strict):
     max_endpoint_errors: int | None = Field(None, ge=1)
     grading_workers: int | None = Field(None, ge=1)
     parallel: int | None = Field(None, ge=1)
+    turns: int | None = Field(None, ge=1, le=10)
     stream: bool | None = None
     sampling: SamplingSpec = SamplingSpec()
     profiles: dict[str, SamplingSpec] = {}
@@ -179,10 +180,10 @@ def load(path: Path | str) -> SweepFile:
 # default. Click applies the precedence (command line > envvar > default_map, which
 # ``default_map`` fills from the sweep file > default); ``resolve`` validates the result.
 SETTINGS = ("endpoint", "models", "exams", "seeds", "out_dir", "request_timeout_s", "retries",
-            "max_endpoint_errors", "grading_workers", "parallel", "stream", "unload_between_models",
+            "max_endpoint_errors", "grading_workers", "parallel", "turns", "stream", "unload_between_models",
             "llama_swap_config")
 _FILE_KEY = {"out_dir": "out"}          # the file's name where it differs from the field's
-_BOUNDED = ("request_timeout_s", "retries", "max_endpoint_errors", "grading_workers", "parallel")
+_BOUNDED = ("request_timeout_s", "retries", "max_endpoint_errors", "grading_workers", "parallel", "turns")
 
 
 def default(name: str) -> Any:
@@ -270,6 +271,8 @@ def _check_bounds(values: Mapping[str, Any], where: Callable[[str], str]) -> Non
             what = f"must be at least {ctx['ge']:g}"
         elif "gt" in ctx:
             what = f"must be more than {ctx['gt']:g}"
+        elif "le" in ctx:
+            what = f"must be at most {ctx['le']:g}"
         else:
             what = err["msg"]
         got = err["input"]
@@ -363,7 +366,7 @@ def resolve(
         endpoint=endpoint, models=models, exams=exams, seeds=seeds, sampling=default_sampling,
         sampling_by_model=by_model, out_dir=Path(get("out_dir")), request_timeout_s=float(get("request_timeout_s")),
         retries=int(get("retries")), max_endpoint_errors=int(get("max_endpoint_errors")),
-        grading_workers=int(get("grading_workers")), parallel=parallel, stream=stream,
+        grading_workers=int(get("grading_workers")), parallel=parallel, stream=stream, turns=int(get("turns")),
         unload_between_models=bool(get("unload_between_models")), api_key=api_key,
         config_file=str(config_path) if config_path is not None else None,
         llama_swap=llama_swap, sources=src,

@@ -43,11 +43,11 @@ def make_tiny_exam(root: Path, *, version: int = 1, expect: str = "hello, world\
 def run_sweep(endpoint: str, out: Path, exam: Exam, toolchain, *, models=("m",), seeds=(1, 2),
               max_tokens: int = 4096, timeout_s: float = 10, retries: int = 1,
               max_endpoint_errors: int = 3, events: list | None = None, parallel: int = 1,
-              stream: bool = False) -> SweepSummary:
+              stream: bool = False, turns: int = 1) -> SweepSummary:
     cfg = RunConfig(endpoint=endpoint, models=tuple(models), exams=(exam.id,), seeds=tuple(seeds),
                     sampling=Sampling(temperature=1.0, max_tokens=max_tokens), out_dir=out,
                     request_timeout_s=timeout_s, retries=retries, max_endpoint_errors=max_endpoint_errors,
-                    retry_backoff_s=0.01, parallel=parallel, stream=stream)
+                    retry_backoff_s=0.01, parallel=parallel, stream=stream, turns=turns)
     store = Store(out)
     try:
         with ChatClient(endpoint, timeout_s=timeout_s) as client:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness import proc, sandbox
-from harness.errors import GradingError
+from harness.errors import ExamError, GradingError
 from harness.exams import Exam, Task
 from harness.gotool import LDFLAGS, BuildStatus, Toolchain, classify_build_log, first_lines, resolve
 from harness.grader_checks import _passed_to_checks, _time_scale
@@ -205,7 +205,12 @@ class GotestGrader:
         return False    # the race build here is the test binary's (built in score)
 
     def preflight(self, exam: Exam) -> None:
-        return None     # test files and checks are validated when the manifest loads
+        """The test files exist (checked at load) and share one package clause."""
+        for task in exam.tasks:
+            try:
+                test_package(exam, task)
+            except GradingError as e:
+                raise ExamError(f"exam '{exam.id}', task '{task.id}': {e.message}") from e
 
     def score(self, run: GradingRun) -> tuple[list[CheckResult], dict[str, object]]:
         exam, task = run.exam, run.task

@@ -68,7 +68,7 @@ class ChecksGrader:
             limits=run_limits(exam, wall_s=exam.manifest.limits.run_timeout_s * _time_scale(passed)),
             env=proc.minimal_env({"GOMAXPROCS": "2", "GOTRACEBACK": "all"}, home=home),
             task_id=task.id,
-            inner=sandbox.inner_for(box, exam.manifest.limits.scratch_mb * proc.MiB),
+            inner=sandbox.inner_for(box, exam.manifest.limits.scratch_mb * proc.MiB, run.group),
         )
         results, notes = _run_driver(exam, ctx, passed, box, run.group, run.names)
         by_name = {r.name: r for r in results}

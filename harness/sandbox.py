@@ -147,6 +147,7 @@ class Group:
     memory_bytes: int | None
     memory_dir: Path | None = None
     v2: bool = False
+    run_uid: int | None = None       # plain as root: this grading's own uid for its programs
 
     def join_argv(self, argv: list[str]) -> list[str]:
         """``argv`` changed to join this group before it executes (nothing escapes it)."""
@@ -248,7 +249,12 @@ class Sandbox:
         else:
             what = ("plain processes: new session, scrubbed environment, private HOME/TMPDIR and rlimits; "
                     "network and filesystem NOT contained")
-        who = f"; model code runs as uid {RUN_UID} (builds as {BUILD_UID}), no capabilities" if self.as_root else ""
+        who = ""
+        if self.as_root and self.level is Isolation.BWRAP:
+            who = f"; model code runs as uid {RUN_UID} (builds as {BUILD_UID}), no capabilities"
+        elif self.as_root:
+            who = (f"; each grading's programs run as a uid of their own ({RUN_UID + 1}-{RUN_UID + _UidPool.SIZE}; "
+                   f"builds as {BUILD_UID}), no capabilities")
         extra = f" [{self.reason}]" if self.reason else ""
         return f"isolation {self.level.value}: {what}{who}; {'; '.join(limits)}{extra}"
 
@@ -269,14 +275,17 @@ class Sandbox:
                 "as_root": self.as_root, "run_uid": RUN_UID if self.as_root else os.geteuid(),
                 "reason": self.reason}
 
-    def uid_for(self, role: Role) -> int | None:
-        """The host uid ``role`` runs as (None: this process's own)."""
+    def uid_for(self, role: Role, group: Group | None = None) -> int | None:
+        """The host uid ``role`` runs as (None: this process's own); a grading's
+        programs under ``plain`` as root run as the grading's own uid."""
         if not self.as_root:
             return None
         if role is Role.BUILD:
             return BUILD_UID
         if role is Role.DRIVER and self.level is Isolation.PLAIN:
-            return None   # the driver is ours; it starts every program as RUN_UID
+            return None   # the driver is ours; it starts every program as the grading's uid
+        if group is not None and group.run_uid is not None:
+            return group.run_uid
         return RUN_UID
 
     def _drop(self, uid: int) -> list[str]:
@@ -303,6 +312,7 @@ class Sandbox:
         private_bytes: int = 64 * 1024 * 1024,
         share_net: bool = False,
         role: Role = Role.RUN,
+        group: Group | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """The argv and environment that run ``argv`` inside this sandbox as ``role``.
 
@@ -312,7 +322,7 @@ class Sandbox:
         (or below). ``share_net`` keeps the host network (used for nothing that runs
         model code)."""
         argv = [str(a) for a in argv]
-        uid = self.uid_for(role)
+        uid = self.uid_for(role, group)
         if self.level is Isolation.PLAIN:
             for d in private:
                 Path(d).mkdir(parents=True, exist_ok=True)
@@ -375,11 +385,16 @@ class Sandbox:
         its mocks): together at most ``memory_bytes`` and ``pids_max`` processes.
         Killed and removed afterwards. Without a writable cgroup tree, an empty group."""
         group = _new_group(self.cgroups, pids_max, memory_bytes) if self.cgroups.any() else Group([], pids_max, None)
+        lease = _UID_POOL.acquire() if (self.as_root and self.level is Isolation.PLAIN) else None
+        if lease is not None:
+            group.run_uid = lease[0]
         try:
             yield group
         finally:
             for d in group.dirs:
                 _destroy_cgroup(d)
+            if lease is not None:
+                _UID_POOL.release(lease)
 
 
 def _base_mounts(tmp_bytes: int, *, proc_sys_ro: bool) -> list[str]:
@@ -494,6 +509,69 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _UidPool:
+    """Under ``plain`` as root there are no PID namespaces: each grading's programs
+    get a uid of their own (RUN_UID + 1 ... + UID_POOL_SIZE), so that one answer
+    cannot signal or trace another grading's programs (``kill(-1)`` reaches only its
+    own uid). A uid is leased with an exclusive flock on a file of its own, so
+    concurrent sweeps on one machine never share one either."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _dir(self) -> Path:
+        for base in (Path("/run"), Path(tempfile.gettempdir())):
+            d = base / "exam-sweep-uids"
+            try:
+                d.mkdir(mode=0o700, exist_ok=True)
+                return d
+            except OSError:
+                continue
+        raise ConfigError("no directory for the uid leases of plain isolation (/run and the temp dir are read-only)")
+
+    def acquire(self) -> tuple[int, int]:
+        import fcntl
+
+        d = self._dir()
+        deadline = time.monotonic() + 600
+        while True:
+            with self._lock:
+                for i in range(1, self.SIZE + 1):
+                    uid = RUN_UID + i
+                    fd = os.open(d / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        os.close(fd)
+                        continue
+                    return uid, fd
+            if time.monotonic() > deadline:
+                raise GradingError(f"no free uid for plain isolation after 600 s ({self.SIZE} gradings at once)")
+            time.sleep(0.05)
+
+    def release(self, lease: tuple[int, int]) -> None:
+        uid, fd = lease
+        _kill_uid(uid)   # nothing of the grading outlives it (no PID namespace here)
+        os.close(fd)     # releases the flock
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` (a grading's own, under plain as root)."""
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if d.stat().st_uid == uid:
+                os.kill(int(d.name), 9)
+        except (OSError, ValueError):
+            continue
+
+
+_UID_POOL = _UidPool()
 
 
 _SCRATCH_RE = re.compile(r"^sweep-.*-p(\d+)-[^/]*$")
@@ -666,7 +744,8 @@ def run(
     r, w = os.pipe()
     try:
         wrapped, wenv = box.wrap(_marked([str(a) for a in argv], w), env=env, cwd=cwd, writable=writable,
-                                 readable=readable, private=private, private_bytes=private_bytes, role=role)
+                                 readable=readable, private=private, private_bytes=private_bytes, role=role,
+                                 group=group)
         if box.level is Isolation.BWRAP:
             # bwrap needs no environment of its own; the program's comes through --setenv.
             wenv = {"PATH": "/usr/bin:/bin"}
@@ -802,12 +881,12 @@ class _InfoPid:
             return self._pid
 
 
-def inner_for(box: Sandbox, private_bytes: int) -> Inner:
-    """How a check driver running in ``box`` starts programs."""
+def inner_for(box: Sandbox, private_bytes: int, group: Group | None = None) -> Inner:
+    """How a check driver running in ``box`` starts programs (of ``group``'s grading)."""
     if box.level is Isolation.BWRAP:
         return Inner("bwrap", bwrap=box.bwrap, private_bytes=private_bytes)
     if box.as_root:
-        return Inner("setpriv", setpriv=box.setpriv, uid=RUN_UID, private_bytes=private_bytes)
+        return Inner("setpriv", setpriv=box.setpriv, uid=box.uid_for(Role.RUN, group), private_bytes=private_bytes)
     return Inner("none", private_bytes=private_bytes)
 
 

@@ -436,28 +436,36 @@ def test_reports_and_logs_name_the_isolation_of_their_grades():
 
 CONCURRENT_CHECKS_PY = '''
 import threading
-import time
 
-from harness.checkkit import CheckContext, CheckResult, CheckStatus
+from harness.checkkit import CheckContext, CheckResult, CheckStatus, poll_until
 
 CHECKS = [("prints_ok", 1.0), ("second_run_ok", 1.0)]
 
 
 def run_checks(ctx: CheckContext) -> list[CheckResult]:
     out = {}
+    full = threading.Event()   # the first program says it has made all the processes it could
 
-    def one(name, delay):
-        time.sleep(delay)
+    def first():
+        with ctx.spawn(["prints_ok"]) as p:
+            poll_until(lambda: b"full" in p.stdout_so_far(), 120, alive=lambda: p.poll() is None)
+            full.set()
+            p.wait(ctx.limits.wall_s)
+            ok = p.poll() == 0 and p.stdout_so_far().decode().split()[-1:] == ["ok"]
+        out["prints_ok"] = CheckResult.passing("prints_ok", 1.0) if ok else CheckResult.failing("prints_ok", 1.0, "no")
+
+    def second():
+        full.wait(120)
         try:
-            res = ctx.run([name])
+            res = ctx.run(["second_run_ok"])
         except Exception as e:  # a grader error, as the scraper exam's checks report one
-            out[name] = CheckResult(name, CheckStatus.ERROR, 0.0, 1.0, f"grader error: {e}")
+            out["second_run_ok"] = CheckResult("second_run_ok", CheckStatus.ERROR, 0.0, 1.0, f"grader error: {e}")
             return
         ok = res.returncode == 0 and res.stdout_text().strip() == "ok"
-        out[name] = CheckResult.passing(name, 1.0) if ok else CheckResult.failing(name, 1.0, res.describe_exit())
+        out["second_run_ok"] = (CheckResult.passing("second_run_ok", 1.0) if ok
+                                else CheckResult.failing("second_run_ok", 1.0, res.describe_exit()))
 
-    threads = [threading.Thread(target=one, args=("prints_ok", 0.0)),
-               threading.Thread(target=one, args=("second_run_ok", 1.5))]
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
     for t in threads:
@@ -481,6 +489,7 @@ func main() {
 				break
 			}
 		}
+		fmt.Println("full")
 		time.Sleep(5 * time.Second)
 	}
 	fmt.Println("ok")
@@ -554,3 +563,26 @@ def test_a_grading_error_is_never_silent_in_the_report():
     warnings = grading_errors(df)
     assert len(warnings) == 1 and warnings[0].startswith("a: 1 attempt(s) ended in grading_error (seeds 2)")
     assert grading_errors(df[df["outcome"] == "ran"]) == []
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the uid pool is for plain isolation as root")
+def test_plain_as_root_gives_each_grading_a_uid_of_its_own(monkeypatch, tmp_path, toolchain):
+    """Without PID namespaces, two gradings at once must not share a uid: else one
+    answer's kill(-1) or ptrace reaches the other grading's programs."""
+    monkeypatch.setenv("SWEEP_ISOLATION", "plain")
+    sandbox.reset()
+    try:
+        box = sandbox.current()
+        with box.grading_group(memory_bytes=None) as a, box.grading_group(memory_bytes=None) as b:
+            assert a.run_uid is not None and b.run_uid is not None and a.run_uid != b.run_uid
+            assert box.uid_for(sandbox.Role.RUN, a) == a.run_uid
+            assert sandbox.inner_for(box, 1 << 20, b).uid == b.run_uid
+        # a grading's program prints its uid: one of the pool's, never the shared one
+        exam = make_tiny_exam(tmp_path / "exams", expect="pool\n")
+        src = ('package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {\n'
+               f'\tif u := os.Getuid(); u > {sandbox.RUN_UID} && u <= {sandbox.RUN_UID + 64} {{ fmt.Println("pool") }}'
+               ' else { fmt.Println(u) }\n}\n')
+        g = grade_source(exam, exam.tasks[0], src, toolchain)
+        assert g.points == 3, [c.detail for c in g.checks]
+    finally:
+        sandbox.reset()

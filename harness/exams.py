@@ -420,7 +420,9 @@ def builtin_exams_dir() -> Path:
 
 def search_path(extra: list[Path] | None = None) -> list[Path]:
     dirs = list(extra or [])
-    env = os.environ.get("SWEEP_EXAMS_PATH")
+    from harness import machine
+
+    env = machine.read().exams_path
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
     dirs.append(builtin_exams_dir())

@@ -60,12 +60,26 @@ def test_go_basics_sweep_stores_real_answers(server, tmp_path, toolchain):
     exam = find_exam("go-basics")
     out = tmp_path / "out"
     s = run_sweep(server.url, out, exam, toolchain, models=(server.model_id,), seeds=(1, 2),
-                  max_tokens=384, timeout_s=300)
+                  max_tokens=384, timeout_s=300, turns=2)
     assert s.ok, s.errors
-    assert s.generated == 6 and s.graded == 6
     df = _df(out, exam)
-    assert len(df) == 6
-    assert set(df["outcome"]) <= MODEL_OUTCOMES, df[["task", "seed", "outcome", "explanation"]]
+    first = df[df["turn"] == 1]
+    assert len(first) == 6
+    # two turns: every first answer without full marks got a second turn, and no other did
+    repair = first[first["outcome"].isin(MODEL_OUTCOMES) & (first["points"] < first["max_points"])]
+    second = df[df["turn"] == 2]
+    assert sorted(zip(second["task"], second["seed"])) == sorted(zip(repair["task"], repair["seed"]))
+    assert s.generated == len(df) and s.graded == len(df)
+    assert set(df["outcome"]) <= MODEL_OUTCOMES, df[["task", "seed", "turn", "outcome", "explanation"]]
+    st = Store(out)
+    for r in st.query("SELECT request_json FROM requests WHERE turn = 2"):
+        msgs = json.loads(r[0])["messages"]
+        assert [m["role"] for m in msgs[-3:]] == ["user", "assistant", "user"]
+        assert "Fix the program" in msgs[-1]["content"]
+    st.close()
+    assert report.markdown(first).count("repair turns") == 0
+    if len(second):
+        assert "repair turns" in report.markdown(df)
     for _, row in df.iterrows():
         assert row["finish_reason"] in ("stop", "length")
         assert row["usage"]["prompt_tokens"] > 0 and row["usage"]["completion_tokens"] > 0
@@ -74,7 +88,7 @@ def test_go_basics_sweep_stores_real_answers(server, tmp_path, toolchain):
         assert row["cache_n"] == 0  # prompt caching is off
         assert row["content"]
     assert (df["tps_source"] == "timings").all()
-    md = report.markdown(df)
+    md = report.markdown(first)
     assert f"go-basics v{exam.version}" in md and server.model_id in md
     # What the server ran is known: build, context and model file from /props.
     rec = server.record()

@@ -64,6 +64,7 @@ class Comparison:
     unpaired_b: int
     verdict: str
     notes: list[str] = field(default_factory=list)
+    turn: int = 1                   # the cells as they stand after this repair turn
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,7 +108,7 @@ def compare(df: pd.DataFrame, a: str, b: str, *, exam: str | None = None, conf: 
         keys = [k for k in ia.index if k in ib.index]
         if not keys:
             continue
-        out.append(_compare_exam(a, b, str(ex), int(ver), ia, ib, keys, conf))
+        out.append(dataclasses.replace(_compare_exam(a, b, str(ex), int(ver), ia, ib, keys, conf), turn=turn))
     if strict and not out:
         raise ConfigError(f"{a} and {b} have no paired cells (same exam version, task and seed)",
                           hint="run both models on the same exams and seeds")
@@ -187,7 +188,8 @@ def render(comps: list[Comparison], *, max_checks: int = 8) -> str:
         r = c.result
         a, b = c.model_a, c.model_b
         lines = [f"{c.exam} v{c.exam_version}: {a} (A) vs {b} (B), {r.n} paired cells "
-                 f"({len(c.seeds)} seed(s) x {len(c.tasks)} task(s))"]
+                 f"({len(c.seeds)} seed(s) x {len(c.tasks)} task(s))"
+                 + (f", after repair turn {c.turn}" if c.turn != 1 else "")]
         if c.exam_score_a is not None and c.exam_max is not None:
             lines.append(f"  exam score (mean over seeds, of {c.exam_max:g}): A {c.exam_score_a:.1f}, "
                          f"B {c.exam_score_b:.1f}")

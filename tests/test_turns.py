@@ -90,6 +90,7 @@ def test_a_model_that_never_repairs_gets_every_turn_and_no_hidden_output(tmp_pat
     at2 = compare.compare(df, "fixer", "stuck", turn=2)[0]
     assert (at1.exam_score_a, at1.exam_score_b) == (0.0, 2.0)
     assert (at2.exam_score_a, at2.exam_score_b) == (3.0, 2.0)
+    assert "after repair turn 2" in compare.render([at2]) and "repair turn" not in compare.render([at1])
 
 
 def test_one_turn_is_todays_sweep_and_a_rerun_with_more_turns_continues(tmp_path, exam, toolchain):

@@ -160,29 +160,11 @@ class Group:
         """How many processes the kernel killed for exceeding ``memory_bytes``."""
         if self.memory_dir is None:
             return 0
-        for name in ("memory.events", "memory.oom_control"):
-            try:
-                text = (self.memory_dir / name).read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                k, _, v = line.partition(" ")
-                if k == "oom_kill":
-                    return int(v or 0)
-        return 0
+        return _counter([self.memory_dir / "memory.events", self.memory_dir / "memory.oom_control"], "oom_kill")
 
     def pids_limit_hits(self) -> int:
         """How many times a fork or thread creation failed at ``pids_max``."""
-        for d in self.dirs:
-            try:
-                text = (d / "pids.events").read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                k, _, v = line.partition(" ")
-                if k == "max":
-                    return int(v or 0)
-        return 0
+        return _counter([d / "pids.events" for d in self.dirs], "max")
 
     def memory_peak(self) -> int | None:
         if self.memory_dir is None:
@@ -193,6 +175,20 @@ class Group:
             except (OSError, ValueError, IndexError):
                 continue
         return None
+
+
+def _counter(files: Sequence[Path], key: str) -> int:
+    """The value of ``key`` in the first readable cgroup events file ("key N" lines)."""
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            k, _, v = line.partition(" ")
+            if k == key:
+                return int(v or 0)
+    return 0
 
 
 def _new_group(roots: CgroupRoots, pids_max: int, memory_bytes: int | None) -> Group:

@@ -40,6 +40,24 @@ def make_tiny_exam(root: Path, *, version: int = 1, expect: str = "hello, world\
     return load_exam(d)
 
 
+def write_checks_exam(root: Path, *, exam_id: str, checks_py: str, checks: dict[str, float],
+                      reference: str = HELLO_GO, limits: str = "") -> Path:
+    """A one-task exam graded by ``checks_py`` (``grader = "checks"``), its checks and
+    points declared in the manifest; returns its directory (``load_exam`` it)."""
+    d = root / exam_id
+    (d / "prompts").mkdir(parents=True, exist_ok=True)
+    (d / "prompts" / "task.md.j2").write_text("Write the Go program the checks want.\n")
+    (d / "reference.go").write_text(reference)
+    (d / "checks.py").write_text(checks_py)
+    decl = ", ".join(f'{{ name = "{n}", points = {p:g} }}' for n, p in checks.items())
+    (d / "exam.toml").write_text(
+        f'id = "{exam_id}"\ntitle = "{exam_id}"\nversion = 1\ngrader = "checks"\n'
+        + (f"[limits]\n{limits}\n" if limits else "")
+        + f'[[tasks]]\nid = "t"\nprompt = "prompts/task.md.j2"\npoints = {sum(checks.values()):g}\n'
+        + f'reference = "reference.go"\nchecks = [{decl}]\n')
+    return d
+
+
 def run_sweep(endpoint: str, out: Path, exam: Exam, toolchain, *, models=("m",), seeds=(1, 2),
               max_tokens: int = 4096, timeout_s: float = 10, retries: int = 1,
               max_endpoint_errors: int = 3, events: list | None = None, parallel: int = 1,

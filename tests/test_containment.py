@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 from harness.exams import load_exam
 from harness.grading import grade_source
 from harness.results import Outcome
-from tests.helpers import make_tiny_exam
+from tests.helpers import make_tiny_exam, write_checks_exam
 
 pytestmark = pytest.mark.slow
 
@@ -52,28 +52,9 @@ OK_GO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("ok") }\n'
 def make_checks_exam(root: Path, *, checks_py: str = CHECKS_PY, limits: str = "") -> object:
     """A two-check exam graded by a checks.py: each check runs the program once and
     wants it to print ``ok``."""
-    d = root / "twocheck"
-    (d / "prompts").mkdir(parents=True, exist_ok=True)
-    (d / "prompts" / "ok.md.j2").write_text("Write a Go program that prints `ok`.\n")
-    (d / "reference.go").write_text(OK_GO)
-    (d / "checks.py").write_text(checks_py)
-    (d / "exam.toml").write_text(textwrap.dedent("""
-        id = "twocheck"
-        title = "Two checks"
-        version = 1
-        grader = "checks"
-        [limits]
-        run_timeout_s = 20
-        check_timeout_s = 60
-        """) + textwrap.dedent(limits) + textwrap.dedent("""
-        [[tasks]]
-        id = "ok"
-        prompt = "prompts/ok.md.j2"
-        points = 2
-        reference = "reference.go"
-        checks = [{ name = "prints_ok", points = 1 }, { name = "second_run_ok", points = 1 }]
-        """))
-    return load_exam(d)
+    return load_exam(write_checks_exam(root, exam_id="twocheck", checks_py=checks_py, reference=OK_GO,
+                                       checks={"prints_ok": 1, "second_run_ok": 1},
+                                       limits="run_timeout_s = 20\ncheck_timeout_s = 60\n" + textwrap.dedent(limits)))
 
 
 # A program that does not do its job, and instead forges the driver's result: on

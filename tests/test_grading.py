@@ -3,7 +3,6 @@ build, one driver run): what the driver sees of the grader's environment."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from harness.exams import Exam, load_exam
 from harness.grading import grade_source
 from harness.results import Outcome
-from tests.helpers import HELLO_GO
+from tests.helpers import HELLO_GO, write_checks_exam
 
 CHECKS_PY = '''
 import os
@@ -32,24 +31,7 @@ def run_checks(ctx):
 
 
 def make_checks_exam(root: Path) -> Exam:
-    d = root / "tiny-checks"
-    (d / "prompts").mkdir(parents=True)
-    (d / "prompts" / "hello.md.j2").write_text("Write a Go program that prints `hello, world`.\n")
-    (d / "reference.go").write_text(HELLO_GO)
-    (d / "checks.py").write_text(CHECKS_PY)
-    (d / "exam.toml").write_text(textwrap.dedent("""
-        id = "tiny-checks"
-        title = "Tiny checks"
-        version = 1
-        grader = "checks"
-        [[tasks]]
-        id = "hello"
-        prompt = "prompts/hello.md.j2"
-        points = 1
-        reference = "reference.go"
-        checks = [{ name = "runs", points = 1 }]
-    """))
-    return load_exam(d)
+    return load_exam(write_checks_exam(root, exam_id="tiny-checks", checks_py=CHECKS_PY, checks={"runs": 1}))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from harness.errors import StoreError
 from harness.runner import Sweep, SweepSummary
 from harness.store import DB_NAME, CellKey, Store, open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
-from tests.helpers import HELLO_GO, make_tiny_exam
+from tests.helpers import HELLO_GO, make_tiny_exam, write_checks_exam
 from tests.store_fixtures import Cell, write_store
 
 
@@ -278,34 +277,13 @@ def test_read_commands_work_on_read_only_media(read_only_copy):
 # -- a broken grader is found before the first request ----------------------------------------
 
 
-def _checks_exam(root: Path, checks_py: str) -> Path:
-    d = root / "broken-checks"
-    (d / "prompts").mkdir(parents=True)
-    (d / "prompts" / "t.md.j2").write_text("Write hello world in Go.\n")
-    (d / "reference.go").write_text(HELLO_GO)
-    (d / "checks.py").write_text(checks_py)
-    (d / "exam.toml").write_text(textwrap.dedent("""
-        id = "broken-checks"
-        title = "Broken"
-        version = 1
-        grader = "checks"
-        [[tasks]]
-        id = "t"
-        prompt = "prompts/t.md.j2"
-        points = 2
-        reference = "reference.go"
-        checks = [{ name = "a", points = 2 }]
-    """))
-    return d
-
-
 @pytest.mark.parametrize("checks_py, needle", [
     ("import no_such_module_here\n", "fails to import: ModuleNotFoundError"),
     ("CHECKS = [('a', 2.0)]\n", "must define run_checks(ctx)"),
     ("CHECKS = [('a', 1.0)]\ndef run_checks(ctx):\n    return {}\n", "differ from task 't' checks in exam.toml"),
 ])
 def test_a_broken_checks_exam_stops_the_sweep_before_any_request(tmp_path, checks_py, needle):
-    d = _checks_exam(tmp_path / "exams", checks_py)
+    d = write_checks_exam(tmp_path / "exams", exam_id="broken-checks", checks_py=checks_py, checks={"a": 2})
     out = tmp_path / "out"
     with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
         r = _sweep_cli("run", "--endpoint", llm.url, "--model", "m", "--exam", str(d), "--seeds", "1,2",

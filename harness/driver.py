@@ -25,7 +25,6 @@ Whatever a program prints, on any stream, is not on this channel.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import sys
@@ -38,8 +37,6 @@ from typing import Any
 from harness import exampkg, proc, sandbox
 from harness.checkkit import CheckContext, CheckResult
 from harness.gotool import BuildResult, BuildStatus
-
-PR_SET_DUMPABLE = 4
 
 
 def spec_for(ctx: CheckContext, exam_root: Path) -> dict[str, Any]:
@@ -77,16 +74,6 @@ def context_from(spec: dict[str, Any]) -> CheckContext:
         task_id=spec["task_id"],
         inner=None if inner is None else sandbox.Inner.from_json(inner),
     )
-
-
-def _non_dumpable() -> None:
-    """No process of our uid may ptrace us, read our memory or open our
-    descriptors through /proc (the result channel among them)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 class Channel:
@@ -134,7 +121,7 @@ def main(argv: list[str]) -> int:
 
     if argv[:1] == ["--probe"]:
         return probe(argv[1])
-    _non_dumpable()
+    sandbox.non_dumpable()
     spec = json.loads(sys.stdin.read())
     sys.stdin.close()
     chan = Channel(int(spec.pop("result_fd")), str(spec.pop("nonce")))

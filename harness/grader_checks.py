@@ -15,7 +15,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 from typing import Any, ClassVar
 
 from harness import driver, proc, sandbox
@@ -104,20 +103,7 @@ def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sand
     env.update(passed)
     lim = exam.manifest.limits
     binaries = [p for p in (ctx.binary, ctx.race_binary) if p is not None]
-    chunks: list[bytes] = []
-
-    def pump() -> None:
-        kept = 0
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                return
-            if kept < 16 * proc.MiB:
-                chunks.append(chunk)
-                kept += len(chunk)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    channel = proc.Capture(os.fdopen(r, "rb", buffering=0), 16 * proc.MiB, lambda: None)
     try:
         res = sandbox.run(
             [sys.executable, "-m", "harness.driver"],
@@ -130,10 +116,9 @@ def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sand
         )
     finally:
         os.close(w)
-        reader.join(10)
-        os.close(r)
+        channel.join(10)
     assert isinstance(res, proc.ProcResult)
-    final, started, early = _read_channel(b"".join(chunks), nonce)
+    final, started, early = _read_channel(channel.data(), nonce)
     if final is None:
         why = res.describe_exit()
         if res.timed_out or not started:

@@ -128,8 +128,8 @@ class ProcResult:
 _PRLIMIT = shutil.which("prlimit") if os.name == "posix" else None
 
 
-class _Capture:
-    """Reads one pipe to EOF in a thread, keeping at most ``cap`` bytes."""
+class Capture:
+    """Reads one pipe to EOF in a thread, keeping at most ``cap`` bytes (closes it at EOF)."""
 
     def __init__(self, stream: IO[bytes], cap: int, on_overflow: Callable[[], None]) -> None:
         self._stream = stream
@@ -226,8 +226,8 @@ class Process:
         self.timed_out = False
         self._returncode: int | None = None
         assert self._popen.stdout is not None and self._popen.stderr is not None   # both are PIPE
-        self._out = _Capture(self._popen.stdout, limits.output_bytes, self._overflow)
-        self._err = _Capture(self._popen.stderr, limits.output_bytes, self._overflow)
+        self._out = Capture(self._popen.stdout, limits.output_bytes, self._overflow)
+        self._err = Capture(self._popen.stderr, limits.output_bytes, self._overflow)
         if stdin is not None:
             threading.Thread(target=self._feed, args=(stdin,), daemon=True).start()
 

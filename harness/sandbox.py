@@ -48,7 +48,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -284,11 +284,6 @@ class Sandbox:
             return group.run_uid
         return RUN_UID
 
-    def _drop(self, uid: int) -> list[str]:
-        assert self.setpriv is not None
-        return [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-
     def own(self, path: Path, role: Role) -> None:
         """Make ``path`` (created by us) writable by ``role``'s uid."""
         uid = self.uid_for(role)
@@ -324,7 +319,7 @@ class Sandbox:
                 Path(d).mkdir(parents=True, exist_ok=True)
                 if uid is not None:
                     os.chown(d, uid, uid)
-            return (self._drop(uid) + argv if uid is not None else argv), dict(env)
+            return (_drop(self.setpriv, uid) + argv if uid is not None else argv), dict(env)
         assert self.bwrap is not None
         if self.as_root:
             # bwrap runs as root without a user namespace, so that it can reach every path
@@ -356,7 +351,7 @@ class Sandbox:
             cmd += ["--perms", "0777" if uid is not None else "0700", "--size", str(private_bytes), "--tmpfs", str(d)]
         cmd += ["--chdir", str(cwd), "--"]
         if uid is not None:
-            cmd += self._drop(uid)
+            cmd += _drop(self.setpriv, uid)
         return cmd + argv, {}
 
     # -- one-off cgroup (builds; runs outside a grading group) ----------------------
@@ -391,6 +386,14 @@ class Sandbox:
                 _destroy_cgroup(d)
             if lease is not None:
                 _UID_POOL.release(lease)
+
+
+def _drop(setpriv: str | None, uid: int) -> list[str]:
+    """The setpriv prefix that runs a command as ``uid`` (and its gid) with no
+    supplementary groups, no capabilities and no_new_privs."""
+    assert setpriv is not None
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
 
 def _base_mounts(tmp_bytes: int, *, proc_sys_ro: bool) -> list[str]:
@@ -683,7 +686,7 @@ def _choose(wanted: str) -> Sandbox:
                           "(apt-get install util-linux, or run exam-sweep as an ordinary user)")
     if wanted == "plain":
         if not as_root:
-            _non_dumpable()
+            non_dumpable()
         return Sandbox(Isolation.PLAIN, cgroups=roots, reason="forced by SWEEP_ISOLATION=plain", as_root=as_root,
                        setpriv=setpriv)
     bwrap = _bwrap_binary() if linux else None
@@ -699,13 +702,14 @@ def _choose(wanted: str) -> Sandbox:
     if as_root:
         raise ConfigError(f"refusing to run model code as root without a sandbox: {why}; fix bubblewrap, run as an "
                           "ordinary user, or set SWEEP_ISOLATION=plain to run it as an unprivileged uid without namespaces")
-    _non_dumpable()
+    non_dumpable()
     return Sandbox(Isolation.PLAIN, cgroups=roots, reason=str(why), as_root=as_root, setpriv=setpriv)
 
 
-def _non_dumpable() -> None:
-    """Under ``plain`` as an ordinary user, programs share our uid: keep them out of
-    our memory and descriptors (/proc/<pid>/mem, /proc/<pid>/fd, ptrace)."""
+def non_dumpable() -> None:
+    """Keep processes of our uid out of this one: no ptrace, no /proc/<pid>/mem, no
+    /proc/<pid>/fd (the check driver's result channel; the harness itself under
+    ``plain`` as an ordinary user, where programs share its uid)."""
     try:
         import ctypes
 
@@ -748,13 +752,11 @@ def run(
         assert isinstance(limits, proc.Limits)
         fds = (*pass_fds, w)
         run_cwd = cwd if box.level is Isolation.PLAIN else None
-        if group is not None and group.dirs:
-            res = proc.run(group.join_argv(wrapped), env=wenv, cwd=run_cwd, limits=limits, stdin=stdin,
-                           pass_fds=fds, wrapper_status=box.level is Isolation.BWRAP)
-        else:
-            with box.process_limit(wrapped) as final:
-                res = proc.run(final, env=wenv, cwd=run_cwd, limits=limits, stdin=stdin, pass_fds=fds,
-                               wrapper_status=box.level is Isolation.BWRAP)
+        joined = (nullcontext(group.join_argv(wrapped)) if group is not None and group.dirs
+                  else box.process_limit(wrapped))
+        with joined as final:
+            res = proc.run(final, env=wenv, cwd=run_cwd, limits=limits, stdin=stdin, pass_fds=fds,
+                           wrapper_status=box.level is Isolation.BWRAP)
         os.close(w)
         w = -1
         if not _started(r, 0):
@@ -804,8 +806,7 @@ class Inner:
             Path(cwd).mkdir(parents=True, exist_ok=True)
             assert self.uid is not None and self.setpriv is not None
             os.chown(cwd, self.uid, self.uid)
-            box = Sandbox(Isolation.PLAIN, as_root=True, setpriv=self.setpriv)
-            return proc.spawn([*box._drop(self.uid), *argv], env=env, cwd=cwd, limits=limits, stdin=stdin)
+            return proc.spawn([*_drop(self.setpriv, self.uid), *argv], env=env, cwd=cwd, limits=limits, stdin=stdin)
         assert self.bwrap is not None
         r, w = os.pipe()
         mr, mw = os.pipe()

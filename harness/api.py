@@ -23,17 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.client import Sampling
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.events import Event, EventKind, ProgressFn, ignore
-from harness.runner import SweepSummary
+from harness.generate.runner import SweepSummary
+from harness.wire import Sampling
 
 if TYPE_CHECKING:
-    from harness.exams import Exam, Task
-    from harness.gotool import Toolchain
+    from harness.exams.exam import Exam, Task
+    from harness.grade.validate import Verdict
     from harness.results import Grade
-    from harness.validate import Verdict
+    from harness.runtime.gotool import Toolchain
 
 __all__ = [
     "Event",
@@ -84,10 +84,10 @@ def _builds_with_race(exam: Exam) -> bool:
 
 
 def toolchain(exams: Sequence[Exam] | None = None, *, progress: ProgressFn | None = None) -> Toolchain:
-    """The Go toolchain (``harness.gotool.resolve``), its standard library compiled
+    """The Go toolchain (``harness.runtime.gotool.resolve``), its standard library compiled
     once; the -race one too only when one of ``exams`` builds with -race (None: any
     exam might). The compilation's notes arrive as NOTICE events."""
-    from harness import gotool
+    from harness.runtime import gotool
 
     emit = progress or ignore
     tc = gotool.resolve()
@@ -102,11 +102,11 @@ def run_sweep(cfg: RunConfig, *, progress: ProgressFn | None = None, command: st
     ``cfg.out_dir`` (resuming what is stored). Before the first request: the exams
     load, the toolchain is ready, and every model id is one the endpoint serves
     (else ConfigError). ``command`` is recorded with the run."""
-    from harness import sandbox
-    from harness.client import ChatClient
-    from harness.exams import find_exam
-    from harness.runner import Sweep, check_models
-    from harness.store import Store
+    from harness.exams.exam import find_exam
+    from harness.generate.client import ChatClient
+    from harness.generate.runner import Sweep, check_models
+    from harness.runtime import sandbox
+    from harness.store.db import Store
 
     emit = progress or ignore
     exams = [find_exam(e) for e in cfg.exams]
@@ -133,9 +133,9 @@ def run_sweep(cfg: RunConfig, *, progress: ProgressFn | None = None, command: st
 def regrade(directory: Path | str, *, progress: ProgressFn | None = None, workers: int = 2,
             command: str = "sweep regrade") -> RegradeSummary:
     """Grade every stored answer in ``directory`` that has no grade by its exam's
-    current grader, without calling any model (``harness.regrade``)."""
-    from harness.regrade import describe, regrade_store
-    from harness.store import open_existing
+    current grader, without calling any model (``harness.grade.regrade``)."""
+    from harness.grade.regrade import describe, regrade_store
+    from harness.store.db import open_existing
 
     emit = progress or ignore
     store = open_existing(Path(directory), write=True)
@@ -152,8 +152,8 @@ def validate(exams: Iterable[str] = (), *, workers: int = 2,
     score exactly as declared): one ``ExamValidation`` per exam, as each finishes.
     ``exams``: ids or directories (empty: every exam found). Every exam loads (or
     ExamError) before the first is graded."""
-    from harness.exams import all_exams, find_exam
-    from harness.validate import validate_exam
+    from harness.exams.exam import all_exams, find_exam
+    from harness.grade.validate import validate_exam
 
     ids = list(exams)
     targets = [find_exam(e) for e in ids] if ids else all_exams()
@@ -169,9 +169,9 @@ def validate(exams: Iterable[str] = (), *, workers: int = 2,
 def grade_file(file: Path | str, exam: str, task: str, *, progress: ProgressFn | None = None) -> FileGrade:
     """Grade one file: a ``.go`` program as is, any other file as a whole model
     answer (its Go code extracted first, as for a real answer)."""
-    from harness.exams import find_exam
-    from harness.extract import extract_go
-    from harness.grading import grade_source
+    from harness.exams.exam import find_exam
+    from harness.grade.extract import extract_go
+    from harness.grade.grading import grade_source
 
     path = Path(file)
     ex = find_exam(exam)
@@ -187,7 +187,7 @@ def grade_file(file: Path | str, exam: str, task: str, *, progress: ProgressFn |
 
 def list_models(endpoint: str, *, api_key: str | None = None, timeout_s: float = 30) -> list[str]:
     """The model ids ``endpoint`` serves (GET /v1/models)."""
-    from harness.client import ChatClient
+    from harness.generate.client import ChatClient
 
     with ChatClient(endpoint, timeout_s=timeout_s, api_key=api_key) as client:
         return client.list_models()
@@ -196,7 +196,8 @@ def list_models(endpoint: str, *, api_key: str | None = None, timeout_s: float =
 def write_html_report(directory: Path | str, out: Path | str | None = None) -> Path:
     """Write the self-contained HTML report (tables and plots) of ``directory`` to
     ``out`` (default ``DIRECTORY/report.html``); returns where."""
-    from harness import html_report, report
+    from harness import report
+    from harness.report import html as html_report
 
     directory = Path(directory)
     target = Path(out) if out is not None else directory / "report.html"

@@ -1,7 +1,7 @@
 """The one frozen run configuration, resolved once and stored with the run.
 
 Precedence: command-line flag > environment variable > sweep file > default (click
-applies it in sweep.py; ``harness.sweepfile.resolve`` validates the result). The
+applies it in sweep.py; ``harness.cli.sweepfile.resolve`` validates the result). The
 defaults of the run settings are this dataclass's. Secrets (the API key) are used
 but never stored.
 """
@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.client import Sampling
 from harness.errors import ConfigError
+from harness.wire import Sampling
 
 DEFAULT_SEEDS = (42, 123, 456)
 DEFAULT_EXAMS = ("go-basics",)

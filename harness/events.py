@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.store import CellKey
+from harness.results import CellKey
 
 
 class EventKind(StrEnum):

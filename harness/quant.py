@@ -134,7 +134,7 @@ def format_size(size_bytes: int | None) -> str:
     return f"{size_bytes / 1e9:.1f} GB"
 
 
-# -- names of GGUF files and llama-swap model ids (harness.llamaswap, harness.served and
+# -- names of GGUF files and llama-swap model ids (harness.generate.llamaswap, harness.generate.served and
 # the report read the served file's name with these) --------------------------------
 GGUF_QUANT_RE = re.compile(
     r"(?<![A-Z0-9])"

@@ -116,3 +116,24 @@ def total(checks: list[CheckResult] | tuple[CheckResult, ...]) -> tuple[float, f
     pts = round(sum(c.points for c in checks), 6)
     mx = round(sum(c.max_points for c in checks), 6)
     return pts, mx
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """One cell of a sweep: a model's answer to one task of one exam version, at one
+    seed and one turn."""
+
+    model: str
+    exam: str
+    exam_version: int
+    task: str
+    seed: int
+    turn: int = 1            # repair turns: 1 = the first answer (harness.grade.feedback)
+
+    def label(self) -> str:
+        label = f"{self.model} / {self.exam} v{self.exam_version} / {self.task} / seed {self.seed}"
+        return label + (f" / turn {self.turn}" if self.turn != 1 else "")
+
+    def at_turn(self, turn: int) -> CellKey:
+        """The same cell at another turn."""
+        return CellKey(self.model, self.exam, self.exam_version, self.task, self.seed, turn)

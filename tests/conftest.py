@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness import gotool, sandbox
+from harness.runtime import gotool, sandbox
 
 # What a test may inherit of SWEEP_* from the shell that runs pytest: the choice of
 # Go toolchain and llama-server for the machine, and CI's demand that the e2e tests

@@ -6,11 +6,12 @@ import json
 import textwrap
 from pathlib import Path
 
-from harness.client import ChatClient, Sampling
 from harness.config import RunConfig
-from harness.exams import Exam, load_exam
-from harness.runner import Sweep, SweepSummary
-from harness.store import Store
+from harness.exams.exam import Exam, load_exam
+from harness.generate.client import ChatClient
+from harness.generate.runner import Sweep, SweepSummary
+from harness.store.db import Store
+from harness.wire import Sampling
 
 HELLO_GO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, world") }\n'
 

@@ -1,4 +1,4 @@
-"""Results stores written row by row through harness.store.Store, for report and
+"""Results stores written row by row through harness.store.db.Store, for report and
 compare tests whose numbers are computed by hand (no model, no Go build)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness import report
-from harness.results import CheckResult, CheckStatus, Grade, Outcome
-from harness.store import CellKey, Store
+from harness.results import CellKey, CheckResult, CheckStatus, Grade, Outcome
+from harness.store.db import Store
 
 EXAM, VERSION, HASH = "fx", 1, "fxgrader0001"
 CHECKS = ("build", "runs", "case:a")

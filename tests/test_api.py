@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import api, machine
+from harness import api
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.events import Event, EventKind
-from harness.store import open_existing
+from harness.runtime import machine
+from harness.store.db import open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 

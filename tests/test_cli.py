@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import open_existing
+from harness.store.db import open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 import pytest
 
-from harness.client import ChatClient, RawExchange, Sampling, error_for, parse_response, parse_stream, sse_events
 from harness.errors import (
     EndpointHTTPError,
     EndpointTimeout,
@@ -20,6 +19,8 @@ from harness.errors import (
     MalformedResponse,
     ModelLoadFailed,
 )
+from harness.generate.client import ChatClient
+from harness.wire import RawExchange, Sampling, error_for, parse_response, parse_stream, sse_events
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO
 

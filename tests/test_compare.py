@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import compare
 from harness.errors import ConfigError
+from harness.report import compare
 from tests.store_fixtures import Cell, frame, scores, write_store
 
 Z2 = 1.959963984540054 ** 2

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import proc, sandbox
 from harness.errors import ConfigError
-from harness.exams import load_exam
-from harness.grading import grade_source
+from harness.exams.exam import load_exam
+from harness.grade.grading import grade_source
 from harness.results import Outcome
+from harness.runtime import proc, sandbox
 from tests.helpers import make_tiny_exam, write_checks_exam
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ AS_ROOT = os.geteuid() == 0
 
 
 CHECKS_PY = '''
-from harness.checkkit import CheckContext, CheckResult
+from harness.exams.checkkit import CheckContext, CheckResult
 
 CHECKS = [("prints_ok", 1.0), ("second_run_ok", 1.0)]
 
@@ -132,7 +132,7 @@ def test_a_killed_driver_fails_the_unfinished_checks_not_the_seed(isolation, tmp
                     cmd = (d / "cmdline").read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if (b"harness.driver" in cmd and cmd[0].endswith((b"python", b"python3")) and
+                if (b"harness.grade.driver" in cmd and cmd[0].endswith((b"python", b"python3")) and
                         _descends_from(int(d.name), os.getpid())):
                     # wait until the second program is running, then kill the driver
                     time.sleep(1.5)
@@ -229,7 +229,7 @@ func main() {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, _ := os.ReadFile(p)
-		if strings.Contains(string(b), "harness.driver") {
+		if strings.Contains(string(b), "harness.grade.driver") {
 			bad = append(bad, "sees the driver")
 		}
 	}
@@ -399,7 +399,8 @@ def _dead_pid() -> int:
 def test_reports_and_logs_name_the_isolation_of_their_grades():
     import pandas as pd
 
-    from harness import logs, report
+    from harness import report
+    from harness.report import logs
 
     sub = pd.DataFrame({
         "grade_details": [{"isolation": "bwrap+uid64191+memcg+pidscg", "build_s": 0.2},
@@ -418,7 +419,7 @@ def test_reports_and_logs_name_the_isolation_of_their_grades():
 CONCURRENT_CHECKS_PY = '''
 import threading
 
-from harness.checkkit import CheckContext, CheckResult, CheckStatus, poll_until
+from harness.exams.checkkit import CheckContext, CheckResult, CheckStatus, poll_until
 
 CHECKS = [("prints_ok", 1.0), ("second_run_ok", 1.0)]
 
@@ -537,7 +538,7 @@ def test_a_grading_error_is_never_silent_in_the_report():
     model, so a 0-and-10 model never reads as a quiet 10.0."""
     import pandas as pd
 
-    from harness.report_reduce import grading_errors
+    from harness.report.reduce import grading_errors
 
     df = pd.DataFrame({"model": ["a", "a", "b"], "seed": [1, 2, 1],
                        "outcome": ["ran", "grading_error", "ran"]})

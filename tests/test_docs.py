@@ -1,10 +1,10 @@
 """Docs generated from code stay in step with it."""
 
-from harness import docgen
+from harness.cli import docgen
 
 
 def test_generated_docs_are_current():
-    assert docgen.main(["--check"]) == 0, "run `python -m harness.docgen` and commit docs/"
+    assert docgen.main(["--check"]) == 0, "run `python -m harness.cli.docgen` and commit docs/"
 
 
 def test_adding_an_exam_walkthrough_works(tmp_path, toolchain):
@@ -12,8 +12,8 @@ def test_adding_an_exam_walkthrough_works(tmp_path, toolchain):
     import re
     from pathlib import Path
 
-    from harness.exams import load_exam
-    from harness.validate import validate_exam
+    from harness.exams.exam import load_exam
+    from harness.grade.validate import validate_exam
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "adding-an-exam.md").read_text()
     d = tmp_path / "fizzbuzz"
@@ -44,8 +44,8 @@ def test_adding_an_exam_checks_and_gotest_walkthroughs_work(tmp_path, toolchain)
     from click.testing import CliRunner
 
     import sweep
-    from harness.exams import load_exam
-    from harness.validate import validate_exam
+    from harness.exams.exam import load_exam
+    from harness.grade.validate import validate_exam
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "adding-an-exam.md").read_text()
     shown = dict(re.findall(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```\n", doc, re.S))

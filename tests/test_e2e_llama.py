@@ -20,13 +20,14 @@ import pandas as pd
 import pytest
 
 from harness import report
-from harness.client import ChatClient, Sampling
 from harness.errors import LocalServerError
-from harness.exams import find_exam
-from harness.local_server import LocalServer, find_model, find_server
+from harness.exams.exam import find_exam
+from harness.generate.client import ChatClient
+from harness.generate.local_server import LocalServer, find_model, find_server
+from harness.generate.runner import Event
 from harness.results import Outcome
-from harness.runner import Event
-from harness.store import Store
+from harness.store.db import Store
+from harness.wire import Sampling
 from tests.helpers import make_tiny_exam, run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -200,7 +201,7 @@ def test_server_killed_mid_sweep_then_resume(pieces, tmp_path, toolchain):
 def run_sweep_with_progress(url, out, exam, toolchain, models, progress):
     """run_sweep with a progress callback that may act (tests.helpers collects only)."""
     from harness.config import RunConfig
-    from harness.runner import Sweep
+    from harness.generate.runner import Sweep
 
     cfg = RunConfig(endpoint=url, models=tuple(models), exams=(exam.id,), seeds=(1, 2, 3),
                     sampling=Sampling(temperature=1.0, max_tokens=32), out_dir=out, request_timeout_s=120,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import exampkg
-from harness.exams import load_exam
-from harness.grading import check_names, grade_source
-from harness.validate import Verdict, expectations, source_of
+from harness.exams import package as exampkg
+from harness.exams.exam import load_exam
+from harness.grade.grading import check_names, grade_source
+from harness.grade.validate import Verdict, expectations, source_of
 
 EXAM_DIR = Path(__file__).resolve().parents[1] / "exams" / "scraper-resilience"
 EXAM = load_exam(EXAM_DIR)

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from harness import examkit
-from harness.examkit import AttemptOutcome, Hold, HttpMock, Parsed, SinkMode
+from harness.exams import kit as examkit
+from harness.exams.kit import AttemptOutcome, Hold, HttpMock, Parsed, SinkMode
 
 
 def _payload(seq: int) -> str:

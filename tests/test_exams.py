@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ExamError
-from harness.exams import all_exams, load_exam
-from harness.grading import grade_source
-from harness.validate import Verdict, expectations, source_of
+from harness.exams.exam import all_exams, load_exam
+from harness.grade.grading import grade_source
+from harness.grade.validate import Verdict, expectations, source_of
 
 CASES = [(exam, task, e) for exam in all_exams() for task in exam.tasks for e in expectations(exam, task)]
 
@@ -39,7 +39,7 @@ def test_expectation(exam, task, expectation, toolchain):
 def test_every_variant_check_can_fail():
     """Each check of each task is failed by at least one known-bad variant, so no
     check is untested."""
-    from harness.grading import check_names
+    from harness.grade.grading import check_names
 
     for exam in all_exams():
         for task in exam.tasks:
@@ -63,13 +63,14 @@ def test_manifest_typos_are_caught(tmp_path):
 
 
 def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
-    """The hash changes with the manifest, the exam's Python files, the modules grading
-    imports (the metrics mock for the exam whose checks import it, a module that grading
-    starts to import); not with prompts, reference sources, reports or the scripted LLM
+    """The hash changes with the manifest, the exam's Python files (the scraper's own
+    mock for that exam alone), the grading packages (by directory: a module added to
+    one is covered at once) and the other modules grading imports; not with prompts,
+    reference sources, the store, reports, the endpoint client or the scripted LLM
     server."""
     import shutil
 
-    from harness import exams as exams_mod
+    from harness.exams import exam as exams_mod
 
     src_root = exams_mod._HARNESS_DIR.parent
     for d in ("harness", "mock_server"):
@@ -79,6 +80,7 @@ def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
     shutil.copytree(all_exams()[0].root.parent / "go-basics", exam_dir)
     shutil.copytree(all_exams()[0].root.parent / "scraper-resilience", scraper_dir)
     monkeypatch.setattr(exams_mod, "_HARNESS_DIR", tmp_path / "harness")
+    h = tmp_path / "harness"
 
     def digest(d: Path = exam_dir) -> str:
         return load_exam(d).grader_hash
@@ -88,27 +90,33 @@ def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
 
     base = digest()
     for unrelated in (tmp_path / "mock_server" / "llm.py", tmp_path / "mock_server" / "llm_handler.py",
-                      tmp_path / "harness" / "report.py", next(exam_dir.glob("prompts/*")),
+                      h / "report" / "__init__.py", h / "report" / "render.py", h / "store" / "db.py",
+                      h / "store" / "queries.py", h / "generate" / "client.py", h / "generate" / "runner.py",
+                      h / "cli" / "progress.py", h / "api.py", next(exam_dir.glob("prompts/*")),
                       exam_dir / "README.md"):
         touch(unrelated)
-        assert digest() == base, unrelated.name
-    for grading in (tmp_path / "harness" / "grading.py", tmp_path / "harness" / "sandbox.py",
-                    tmp_path / "harness" / "answers.py", tmp_path / "harness" / "extract.py",
-                    exam_dir / "exam.toml"):
+        assert digest() == base, unrelated
+    for grading in (h / "grade" / "grading.py", h / "runtime" / "sandbox.py", h / "grade" / "answers.py",
+                    h / "grade" / "extract.py", h / "grade" / "regrade.py", h / "exams" / "kit" / "httpmock.py",
+                    h / "errors.py", h / "results.py", exam_dir / "exam.toml"):
         touch(grading)
-        assert digest() != base, grading.name
+        assert digest() != base, grading
         base = digest()
     scraper = digest(scraper_dir)
-    touch(tmp_path / "mock_server" / "metrics.py")     # the scraper's checks drive it; go-basics never loads it
+    touch(scraper_dir / "mock.py")     # the scraper's checks drive its mock; go-basics never loads it
     assert digest(scraper_dir) != scraper and digest() == base
-    # A module grading starts to import is covered without being listed anywhere.
-    (tmp_path / "harness" / "newly_used.py").write_text("X = 1\n")
-    assert digest() == base
-    answers = tmp_path / "harness" / "answers.py"
-    answers.write_text(answers.read_text().replace("from harness import grading\n",
-                                                   "from harness import grading, newly_used\n"))
+    # A module added to a grading package is covered by directory, imported or not.
+    (h / "grade" / "newly_added.py").write_text("X = 1\n")
+    assert digest() != base
     base = digest()
-    touch(tmp_path / "harness" / "newly_used.py")
+    # A module outside the grading packages is covered once grading starts to import it.
+    (h / "newly_used.py").write_text("X = 1\n")
+    assert digest() == base
+    answers = h / "grade" / "answers.py"
+    answers.write_text(answers.read_text().replace("from harness.grade import grading\n",
+                                                   "from harness import newly_used\nfrom harness.grade import grading\n"))
+    base = digest()
+    touch(h / "newly_used.py")
     assert digest() != base
 
 
@@ -116,9 +124,9 @@ def test_grader_hash_covers_what_grades_and_nothing_else(tmp_path, monkeypatch):
 # the modules of ours it loaded and the ones the grader hash covers.
 _GRADE_AND_LIST = r"""
 import json, sys
-from harness import gotool
-from harness.answers import Answer, grade_answer
-from harness.exams import find_exam, grading_modules
+from harness.runtime import gotool
+from harness.grade.answers import Answer, grade_answer
+from harness.exams.exam import find_exam, grading_modules
 
 exam = find_exam(sys.argv[1])
 task = exam.tasks[0]
@@ -128,23 +136,25 @@ grade = grade_answer(exam, task, Answer(answer, None, "stop"), gotool.resolve())
 print(json.dumps({
     "points": [grade.points, grade.max_points],
     "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("harness", "mock_server")),
+    "exam_loaded": sorted(m for m in sys.modules if m.startswith("_sweep_exam_")),
     "hashed": sorted(grading_modules(list(exam.root.rglob("*.py")))),
 }))
 """
 
-# What the check driver process (`python -m harness.driver`) loads: its own module,
+# What the check driver process (`python -m harness.grade.driver`) loads: its own module,
 # then, as its main() does before any check runs, the exam and its checks module.
 _DRIVER_AND_LIST = r"""
 import json, sys
-from harness import driver
-from harness.exams import find_exam, grading_modules
-from harness.grading import load_checks_module
+from harness.grade import driver
+from harness.exams.exam import find_exam, grading_modules
+from harness.grade.grading import load_checks_module
 
 exam = find_exam(sys.argv[1])
 checks = load_checks_module(exam)
 print(json.dumps({
     "checks": [name for name, _ in checks.CHECKS],
     "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("harness", "mock_server")),
+    "exam_loaded": sorted(m for m in sys.modules if m.startswith("_sweep_exam_")),
     "hashed": sorted(grading_modules(list(exam.root.rglob("*.py")))),
 }))
 """
@@ -162,11 +172,11 @@ def test_grader_hash_covers_every_module_grading_loads(toolchain):
     """Grading in a fresh interpreter loads only modules the grader hash covers."""
     got = _fresh(_GRADE_AND_LIST, "go-basics")
     assert got["points"][0] == got["points"][1] > 0            # it really graded (the reference: full marks)
-    assert "harness.answers" in got["loaded"] and "harness.extract" in got["loaded"]
+    assert "harness.grade.answers" in got["loaded"] and "harness.grade.extract" in got["loaded"]
     assert set(got["loaded"]) <= set(got["hashed"]), set(got["loaded"]) - set(got["hashed"])
 
 
 def test_grader_hash_covers_every_module_the_check_driver_loads():
     got = _fresh(_DRIVER_AND_LIST, "scraper-resilience")
-    assert len(got["checks"]) == 10 and "mock_server.metrics" in got["loaded"]
+    assert len(got["checks"]) == 10 and any(m.endswith(".mock") for m in got["exam_loaded"])
     assert set(got["loaded"]) <= set(got["hashed"]), set(got["loaded"]) - set(got["hashed"])

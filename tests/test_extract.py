@@ -1,4 +1,4 @@
-"""Table-driven tests of harness.extract: real-world answer shapes -> exact code."""
+"""Table-driven tests of harness.grade.extract: real-world answer shapes -> exact code."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from harness.extract import Extraction, extract_go, strip_thinking
+from harness.grade.extract import Extraction, extract_go, strip_thinking
 
 PROG = """package main
 

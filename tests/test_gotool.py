@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import gotool
 from harness.errors import ToolchainError
+from harness.runtime import gotool
 
 HELLO = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n'
 
@@ -61,7 +61,7 @@ def test_go_122_routing_works(toolchain, tmp_path):
            ' fmt.Println(rec.Code)\n}\n')
     res = toolchain.build(src, tmp_path)
     assert res.ok
-    from harness import proc
+    from harness.runtime import proc
     out = proc.run([str(res.binary)], env=proc.minimal_env())
     assert out.stdout_text().strip() == "204"
 
@@ -101,7 +101,7 @@ def test_build_with_race_builds_both_at_once(toolchain, tmp_path):
     normal, race = toolchain.build_with_race(HELLO, tmp_path)
     assert normal.ok and not normal.race and race.ok and race.race
     assert normal.binary != race.binary and normal.binary.exists() and race.binary.exists()
-    from harness import proc
+    from harness.runtime import proc
     assert proc.run([str(normal.binary)], env=proc.minimal_env()).stdout_text() == "hello\n"
     bad_normal, bad_race = toolchain.build_with_race("package main\nfunc main() { nope() }\n", tmp_path / "bad")
     assert bad_normal.status is bad_race.status is gotool.BuildStatus.COMPILE_ERROR
@@ -112,6 +112,6 @@ def test_binaries_are_stripped_but_tracebacks_name_functions(toolchain, tmp_path
     res = toolchain.build(src, tmp_path)
     assert res.ok
     assert b".symtab" not in res.binary.read_bytes()  # -ldflags=-s -w: no symbol table
-    from harness import proc
+    from harness.runtime import proc
     out = proc.run([str(res.binary)], env=proc.minimal_env())
     assert "main.boom(" in out.stderr_text() and "main.go:3" in out.stderr_text()

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.exams import Exam, load_exam
-from harness.grading import grade_source
+from harness.exams.exam import Exam, load_exam
+from harness.grade.grading import grade_source
 from harness.results import Outcome
 from tests.helpers import HELLO_GO, write_checks_exam
 
 CHECKS_PY = '''
 import os
 
-from harness.checkkit import CheckResult
+from harness.exams.checkkit import CheckResult
 
 CHECKS = [("runs", 1.0)]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import html_report
+from harness.report import html as html_report
 from tests.store_fixtures import Cell, frame, scores
 
 ROOT = Path(__file__).resolve().parent.parent

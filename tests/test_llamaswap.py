@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import llamaswap
+from harness.cli.sweepfile import SamplingSpec, resolve
 from harness.errors import ConfigError
-from harness.store import Store
-from harness.sweepfile import SamplingSpec, resolve
+from harness.generate import llamaswap
+from harness.store.db import Store
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 

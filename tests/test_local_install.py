@@ -1,4 +1,4 @@
-"""harness.local_install (`sweep local install`) without building anything: the job-count
+"""harness.generate.local_install (`sweep local install`) without building anything: the job-count
 rule, the pip command lines and their environment, following pip's log, the one-line
 failure, and skipping what is installed. The runner is injected, except in the one test
 that runs a real child process writing a log the way pip does."""
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import local_install as li
-from harness import local_server
 from harness.errors import LocalServerError
+from harness.generate import local_install as li
+from harness.generate import local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 2**30

@@ -1,4 +1,4 @@
-"""harness.local_server without a real model: where the pieces are found, and how a
+"""harness.generate.local_server without a real model: where the pieces are found, and how a
 server that fails, hangs or is interrupted is reported and cleaned up. A small
 Python script stands in for llama-server (the real one is in test_e2e_llama.py)."""
 
@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from harness.errors import LocalServerError
-from harness.local_server import LocalServer, find_model, find_server, server_env
+from harness.generate.local_server import LocalServer, find_model, find_server, server_env
 
 FAKE = textwrap.dedent("""\
     import json, os, sys, time

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import logs
-from harness.store import Store
+from harness.report import logs
+from harness.store.db import Store
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
 
@@ -150,8 +150,8 @@ def test_streamed_attempt_shows_first_token_and_drafts(tmp_path, toolchain):
 def test_code_the_grader_extracted_again_is_shown(tmp_path, toolchain):
     """When the grade built other code than the extraction stored with the answer
     (the rules changed since), the log shows what was graded."""
-    from harness.regrade import regrade_store
-    from harness.store import CellKey
+    from harness.grade.regrade import regrade_store
+    from harness.results import CellKey
 
     exam = make_tiny_exam(tmp_path / "exams")
     st = Store(tmp_path / "out")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,15 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mock_server.metrics import (
-    AttemptOutcome,
-    Hold,
-    MetricsMock,
-    SinkMode,
-    exposition,
-    samples_for,
-    serve,
-)
+from harness.exams import package as exampkg
+from harness.exams.exam import find_exam
+
+_MOCK = exampkg.load_module(find_exam("scraper-resilience"), "mock")   # the exam's own mock (exams/.../mock.py)
+AttemptOutcome, Hold, MetricsMock, SinkMode = _MOCK.AttemptOutcome, _MOCK.Hold, _MOCK.MetricsMock, _MOCK.SinkMode
+exposition, samples_for, serve = _MOCK.exposition, _MOCK.samples_for, _MOCK.serve
 
 
 @pytest.fixture
@@ -302,8 +300,8 @@ def test_serve_exposes_a_control_api():
 
 def test_main_runs_standalone_until_interrupted():
     root = Path(__file__).resolve().parents[1]
-    p = subprocess.Popen([sys.executable, "-m", "mock_server.metrics"], cwd=root, stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen([sys.executable, str(root / "exams" / "scraper-resilience" / "mock.py")], cwd=root,
+                         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)})
     try:
         first = p.stdout.readline()  # type: ignore[union-attr]
         assert first.startswith("source  http://127.0.0.1:")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness import plots, report
+from harness import report
+from harness.report import plots
 from tests.store_fixtures import frame, scores
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import api, gotool
-from harness.exams import find_exam
+from harness import api
+from harness.exams.exam import find_exam
+from harness.runtime import gotool
 
 
 def _fake_go(dir: Path, version: str) -> Path:

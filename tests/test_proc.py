@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import proc
+from harness.runtime import proc
 
 PY = sys.executable
 ENV = proc.minimal_env()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from harness.cli.progress import LiveStatus, duration, summary_line
 from harness.events import Event, EventKind
-from harness.progress import LiveStatus, duration, summary_line
-from harness.runner import SweepSummary
-from harness.store import CellKey
+from harness.generate.runner import SweepSummary
+from harness.results import CellKey
 
 
 def _key(model: str = "qwen3", seed: int = 1) -> CellKey:

@@ -1,4 +1,4 @@
-"""Read queries (harness.queries): typed rows, the shown-grade rule, a fixed number of
+"""Read queries (harness.store.queries): typed rows, the shown-grade rule, a fixed number of
 queries whatever the number of attempts."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from harness import queries
-from harness.results import CheckResult, CheckStatus, Grade, Outcome
-from harness.store import CellKey, Store
+from harness.results import CellKey, CheckResult, CheckStatus, Grade, Outcome
+from harness.store import queries
+from harness.store.db import Store
 from tests.store_fixtures import HASH, Cell, write_store
 
 

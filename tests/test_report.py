@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, tables
+from harness import report
+from harness.report import tables
 from tests.store_fixtures import Cell, frame, scores, write_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,7 +215,7 @@ def test_load_has_every_stored_field(df):
 
 
 def test_empty_store(tmp_path):
-    from harness.store import Store
+    from harness.store.db import Store
 
     Store(tmp_path / "o").close()
     df = report.load(tmp_path / "o")

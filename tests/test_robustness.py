@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import queries
-from harness.client import ChatClient, Sampling
 from harness.config import RunConfig
 from harness.errors import StoreError
-from harness.runner import Sweep, SweepSummary
-from harness.store import DB_NAME, CellKey, Store, open_existing
+from harness.generate.client import ChatClient
+from harness.generate.runner import Sweep, SweepSummary
+from harness.results import CellKey
+from harness.store import queries
+from harness.store.db import DB_NAME, Store, open_existing
+from harness.wire import Sampling
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam, write_checks_exam
 from tests.store_fixtures import Cell, write_store
@@ -152,7 +154,7 @@ def test_store_lock_is_shared_in_process_and_released_on_close(tmp_path):
     a = Store(tmp_path)
     b = Store(tmp_path)          # the same process: shared
     code = ("import sys; sys.path.insert(0, %r)\n"
-            "from harness.store import Store\n"
+            "from harness.store.db import Store\n"
             "from harness.errors import StoreError\n"
             "try:\n    Store(%r)\nexcept StoreError as e:\n    print(e.one_line())\n") % (str(ROOT), str(tmp_path))
     probe = [sys.executable, "-c", code]

@@ -8,11 +8,12 @@ import socket
 
 import pytest
 
-from harness import queries, report
-from harness.client import ChatClient
+from harness import report
 from harness.errors import ConflictError, EndpointUnreachable
-from harness.runner import preflight
-from harness.store import Store
+from harness.generate.client import ChatClient
+from harness.generate.runner import preflight
+from harness.store import queries
+from harness.store.db import Store
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
 
@@ -158,7 +159,7 @@ def test_unreachable_endpoint_fails_preflight():
 
 
 def test_grader_change_does_not_mix(tmp_path, toolchain):
-    from harness.regrade import regrade_store
+    from harness.grade.regrade import regrade_store
 
     exam1 = make_tiny_exam(tmp_path / "e1")
     with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
@@ -180,8 +181,8 @@ def test_grading_reads_the_stored_answer_not_the_stored_extraction(tmp_path, too
     generation time (here as an older extractor left it) is never what is graded, so
     a regrade after an extraction change grades the new extraction, and an answer
     that now has code, or no longer has, changes class."""
-    from harness.regrade import regrade_store
-    from harness.store import CellKey
+    from harness.grade.regrade import regrade_store
+    from harness.results import CellKey
 
     exam = make_tiny_exam(tmp_path / "exams")
     marked = "```go\n#START main.go#\n" + HELLO_GO + "#END main.go#\n```\n"
@@ -219,7 +220,7 @@ def test_run_with_marker_lines_in_the_fence_builds(tmp_path, exam, toolchain):
 def test_each_run_records_its_grader_and_regrade_finds_the_exam_directory(tmp_path, toolchain):
     """`sweep run --exam DIR`: the run records the grader it used (so its grades are
     current, though DIR is not installed); regrade finds the exam again in DIR."""
-    from harness.regrade import regrade_store
+    from harness.grade.regrade import regrade_store
 
     exam = make_tiny_exam(tmp_path / "e")
     with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
@@ -250,7 +251,7 @@ def test_each_run_records_its_grader_and_regrade_finds_the_exam_directory(tmp_pa
 
 def _sweep_cfg(tmp_path, exam, toolchain, endpoint, sleep=lambda s: None, **cfg_kwargs):
     from harness.config import RunConfig
-    from harness.runner import Sweep
+    from harness.generate.runner import Sweep
 
     cfg = RunConfig(endpoint=endpoint, exams=(exam.id,), out_dir=tmp_path / "out",
                     **{"request_timeout_s": 10, "retries": 0, "retry_backoff_s": 0.01, **cfg_kwargs})
@@ -266,7 +267,7 @@ def _sweep_cfg(tmp_path, exam, toolchain, endpoint, sleep=lambda s: None, **cfg_
 
 
 def test_each_model_gets_its_own_sampling(tmp_path, exam, toolchain):
-    from harness.client import Sampling
+    from harness.wire import Sampling
 
     hot = Sampling(temperature=1.0, max_tokens=3000)
     cold = Sampling(temperature=0.2, max_tokens=2000, top_k=20, chat_template_kwargs={"enable_thinking": False})
@@ -504,7 +505,7 @@ def test_a_model_that_fails_to_load_is_skipped_and_the_sweep_goes_on(tmp_path, e
 
 
 def test_a_model_unloaded_while_queued_is_retried():
-    from harness.client import RawExchange, error_for
+    from harness.wire import RawExchange, error_for
 
     raw = RawExchange("u", 500, b'{"src":"llama-swap","error":"unspecific error: r: model unloaded"}', 0.1)
     e = error_for(raw, model="m")

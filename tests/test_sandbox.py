@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import sandbox
-from harness.grading import grade_source
+from harness.grade.grading import grade_source
+from harness.runtime import sandbox
 from tests.helpers import make_tiny_exam
 
 pytestmark = pytest.mark.slow

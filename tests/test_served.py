@@ -1,4 +1,4 @@
-"""What the endpoint really serves (harness.served): a mistyped model id is refused before the
+"""What the endpoint really serves (harness.generate.served): a mistyped model id is refused before the
 first request, the served GGUF is recorded per run and model, and a missing or fallback chat
 template is a loud warning and a note in the report's row."""
 
@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness import report, served
-from harness.client import ChatClient
+from harness import report
 from harness.errors import ConfigError
-from harness.runner import check_models
-from harness.store import open_existing
+from harness.generate import served
+from harness.generate.client import ChatClient
+from harness.generate.runner import check_models
+from harness.store.db import open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
 

@@ -1,4 +1,4 @@
-"""Tests for harness.stats.
+"""Tests for harness.report.stats.
 
 Every formula is checked twice: against literal known values (textbook numbers,
 hand-computed closed forms), so the tests mean something without scipy, and
@@ -14,7 +14,7 @@ from dataclasses import FrozenInstanceError
 import numpy as np
 import pytest
 
-from harness.stats import (
+from harness.report.stats import (
     MeanInterval,
     PairedResult,
     mcnemar_exact,

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from harness import queries
 from harness.errors import StoreError
-from harness.results import CheckResult, CheckStatus, Grade, Outcome
-from harness.store import DB_NAME, MIGRATIONS, CellKey, Store, open_existing
+from harness.results import CellKey, CheckResult, CheckStatus, Grade, Outcome
+from harness.store import queries
+from harness.store.db import DB_NAME, MIGRATIONS, Store, open_existing
 
 KEY = CellKey("m", "go-basics", 1, "factorial", 42)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import Sampling
+from harness.cli.sweepfile import SETTINGS, SamplingSpec, load, resolve, sampling_from_flags
 from harness.errors import ConfigError
-from harness.store import Store
-from harness.sweepfile import SETTINGS, SamplingSpec, load, resolve, sampling_from_flags
+from harness.store.db import Store
+from harness.wire import Sampling
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam
 

@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import compare, feedback, queries, report, report_turns
-from harness.exams import load_exam
-from harness.store import Store, open_existing
+from harness import report
+from harness.exams.exam import load_exam
+from harness.grade import feedback
+from harness.report import compare
+from harness.report import turns as report_turns
+from harness.store import queries
+from harness.store.db import Store, open_existing
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
 from tests.helpers import HELLO_GO, make_tiny_exam, run_sweep
 

@@ -13,11 +13,11 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import examkit
-from harness.checkkit import CheckContext, CheckResult, CheckStatus
-from mock_server.metrics import AttemptOutcome, Hold, MetricsMock, SinkMode
+from harness.exams import kit as examkit
+from harness.exams.checkkit import CheckContext, CheckResult, CheckStatus
 
-from . import eviction, flagmap, scenario  # the exam is imported as a package (harness.exampkg)
+from . import eviction, flagmap, scenario  # the exam is imported as a package (harness.exams.package)
+from .mock import AttemptOutcome, Hold, MetricsMock, SinkMode
 
 Run = scenario.Run
 CheckFailed = scenario.CheckFailed

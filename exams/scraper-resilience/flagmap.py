@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from harness import examkit
+from harness.exams import kit as examkit
 
 
 class Kind(StrEnum):

@@ -27,12 +27,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness import proc
-from harness.checkkit import CheckContext
-from harness.examkit import time_scale
-from mock_server.metrics import MetricsMock, SinkMode
+from harness.exams.checkkit import CheckContext
+from harness.exams.kit import time_scale
+from harness.runtime import proc
 
 from . import flagmap
+from .mock import MetricsMock, SinkMode
 
 TIME_SCALE = time_scale()   # stretches wall-clock deadlines only (SWEEP_CHECK_TIME_SCALE)
 INTERVAL_S = 0.025          # scrape interval of most checks

@@ -1,0 +1,5 @@
+"""What only the command line needs: the sweep file and the resolution of a run's
+settings, flag > environment > file > default (``sweepfile``), the live progress
+line (``progress``), ``sweep demo`` (``demo``) and the generated CLI reference
+(``docgen``). Nothing else in the
+harness imports this package."""

@@ -180,12 +180,7 @@ def parse_stream(raw: RawExchange, *, model: str | None = None) -> ChatResult:
         if data.strip() == "[DONE]":
             done = True
             break
-        try:
-            chunk = json.loads(data)
-        except ValueError as e:
-            raise MalformedResponse(f"{raw.url} streamed a chunk that is not JSON: {snippet(data.encode())}") from e
-        if not isinstance(chunk, dict):
-            raise MalformedResponse(f"{raw.url} streamed a chunk that is not an object: {snippet(data.encode())}")
+        chunk = _json_object(data, f"{raw.url} streamed a chunk", data.encode())
         chunks += 1
         if "error" in chunk:
             err = chunk["error"]
@@ -253,16 +248,22 @@ def _utf8(raw: RawExchange) -> str:
                                 f"{len(raw.body)}: {bad!r}): {snippet(raw.body)}") from e
 
 
-def parse_chat(raw: RawExchange) -> ChatResult:
-    """Parse a 2xx chat-completions body. Accepts llama-server's
-    ``reasoning_content`` and Ollama/LM Studio's ``reasoning``."""
-    text = _utf8(raw)
+def _json_object(text: str, what: str, body: bytes) -> dict[str, Any]:
+    """``text`` as a JSON object, else a MalformedResponse: "<what> that is not JSON"
+    (or "... not a JSON object"), quoting the start of ``body``."""
     try:
         data = json.loads(text)
     except ValueError as e:
-        raise MalformedResponse(f"{raw.url} returned a body that is not JSON: {snippet(raw.body)}") from e
+        raise MalformedResponse(f"{what} that is not JSON: {snippet(body)}") from e
     if not isinstance(data, dict):
-        raise MalformedResponse(f"{raw.url} returned JSON that is not an object: {snippet(raw.body)}")
+        raise MalformedResponse(f"{what} that is not a JSON object: {snippet(body)}")
+    return data
+
+
+def parse_chat(raw: RawExchange) -> ChatResult:
+    """Parse a 2xx chat-completions body. Accepts llama-server's
+    ``reasoning_content`` and Ollama/LM Studio's ``reasoning``."""
+    data = _json_object(_utf8(raw), f"{raw.url} returned a body", raw.body)
     if "error" in data and "choices" not in data:
         err = data["error"]
         msg = err.get("message", "") if isinstance(err, dict) else str(err)

@@ -147,7 +147,7 @@ def test_parser_accepts_real_world_variants(text):
     (_ev(_delta(content="ok")) + "data: [DONE]\n\n", MalformedResponse, "without a finish_reason"),
     (_ev(_delta(content="ok")), MalformedResponse, "stopped after 1 chunk"),
     ("data: {not json\n\n", MalformedResponse, "not JSON"),
-    (_ev(["a list"]), MalformedResponse, "not an object"),
+    (_ev(["a list"]), MalformedResponse, "not a JSON object"),
     (_ev({"id": "x"}), MalformedResponse, "without choices"),
     (_ev(_delta(content=["parts"])), MalformedResponse, "non-text content"),
     (_ev(_delta(content="a")) + _ev({"error": {"code": 400, "message": "context size exceeded"}}),

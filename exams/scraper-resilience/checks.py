@@ -192,13 +192,21 @@ def buffer_bounded(ctx: CheckContext, mapping: object) -> None:
     size = BOUNDED_SIZE
     with Run(ctx, mapping, buffer=size, interval_s=BOUNDED_INTERVAL_S) as run:
         run.wait_delivered(2)
-        off, on = run.outage(SinkMode.OFFLINE_503, scrapes=BOUNDED_OUTAGE, grace=True)
-        window = range(off + 1, on + 1)
-        got = _settle(run, window, size)
-        if len(got) > size + 1:
-            raise CheckFailed(f"at least {len(got)} of the {len(window)} batches scraped during the outage were "
-                              f"delivered afterwards; -buffer-size={size} allows at most {size} (+1 being re-sent)")
+        _overflowing_outage(run, size, BOUNDED_OUTAGE, "the outage")
         run.check_deliveries()
+
+
+def _overflowing_outage(run: Run, size: int, scrapes: int, name: str) -> tuple[range, set[int]]:
+    """An outage of ``scrapes`` scrapes with a buffer of ``size``, the sink back after it:
+    the outage's batches (``window``) and those delivered afterwards (``_settle``).
+    More than ``size`` + 1 of them delivered fails: the buffer was not bounded."""
+    off, on = run.outage(SinkMode.OFFLINE_503, scrapes=scrapes, grace=True)
+    window = range(off + 1, on + 1)
+    got = _settle(run, window, size)
+    if len(got) > size + 1:
+        raise CheckFailed(f"at least {len(got)} of the {len(window)} batches scraped during {name} were delivered "
+                          f"afterwards; -buffer-size={size} allows at most {size} (+1 being re-sent)")
+    return window, got
 
 
 def eviction_random(ctx: CheckContext, mapping: object) -> None:
@@ -212,12 +220,7 @@ def eviction_random(ctx: CheckContext, mapping: object) -> None:
         run.wait_delivered(2)
         young: list[int] = []
         for i in range(1, EVICT_WINDOWS + 1):
-            off, on = run.outage(SinkMode.OFFLINE_503, scrapes=EVICT_OUTAGE, grace=True)
-            window = range(off + 1, on + 1)
-            got = _settle(run, window, size)
-            if len(got) > size + 1:
-                raise CheckFailed(f"no eviction: at least {len(got)} of the {len(window)} batches scraped during "
-                                  f"outage {i} were delivered with -buffer-size={size}")
+            window, got = _overflowing_outage(run, size, EVICT_OUTAGE, f"outage {i}")
             young.append(eviction.young_survivors(list(window), got, size))
         ctx.notes["eviction_young_survivors"] = young
         run.check_deliveries()

@@ -114,13 +114,9 @@ def _urlish(spec: FlagSpec) -> bool:
 
 
 @dataclass(frozen=True)
-class FlagSpec:
-    """One flag as ``-h`` describes it."""
-
-    name: str
-    type_word: str = ""     # what Go printed after the name ("duration", "int", "URL", "")
-    usage: str = ""
-    default: str | None = None
+class FlagSpec(examkit.Flag):
+    """One flag as ``-h`` describes it (the exam kit's ``Flag``), with what the
+    mapping reads from it: its name's tokens and the kind of value it takes."""
 
     @property
     def tokens(self) -> list[str]:

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from harness.exams import kit as examkit
+from harness.exams import kit
 from harness.exams.checkkit import CheckContext, CheckResult, CheckStatus
 
 from . import eviction, flagmap, scenario  # the exam is imported as a package (harness.exams.package)
@@ -87,7 +87,7 @@ def run_checks(ctx: CheckContext) -> list[CheckResult]:
 
 
 def _map_flags(ctx: CheckContext) -> object:
-    helptext = examkit.read_flags(ctx, wall_s=5.0)
+    helptext = kit.read_flags(ctx, wall_s=5.0)
     mapping = flagmap.map_flags([flagmap.from_flag(f) for f in helptext.flags])
     ctx.notes["flag_mapping"] = mapping.describe()
     ctx.notes["help_exit"] = helptext.exit

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from harness.exams import kit as examkit
+from harness.exams import kit
 
 
 class Kind(StrEnum):
@@ -114,7 +114,7 @@ def _urlish(spec: FlagSpec) -> bool:
 
 
 @dataclass(frozen=True)
-class FlagSpec(examkit.Flag):
+class FlagSpec(kit.Flag):
     """One flag as ``-h`` describes it (the exam kit's ``Flag``), with what the
     mapping reads from it: its name's tokens and the kind of value it takes."""
 
@@ -228,10 +228,10 @@ class FlagMapping:
 def parse_help(text: str) -> list[FlagSpec]:
     """Flags listed in ``-h`` output (the exam kit's parser: Go's
     ``flag.PrintDefaults`` format and common hand-written one-line formats)."""
-    return [from_flag(f) for f in examkit.parse_help(text)]
+    return [from_flag(f) for f in kit.parse_help(text)]
 
 
-def from_flag(f: examkit.Flag) -> FlagSpec:
+def from_flag(f: kit.Flag) -> FlagSpec:
     return FlagSpec(f.name, f.type_word, f.usage, f.default)
 
 

@@ -84,7 +84,7 @@ _SUMMARY = {
     Outcome.EMPTY: "Your answer was empty",
     Outcome.NO_CODE: "Your answer contained no Go code",
 }
-# grader_stdio's diff hint: "line N: expected '...', got '...'"
+# the stdio grader's diff hint (harness.grade.stdio): "line N: expected '...', got '...'"
 _DIFF_HINT = re.compile(r"line \d+: expected ")
 
 

@@ -58,6 +58,23 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _screenshot(page: Path, png: Path, height: int) -> None:
+    """A headless-chromium screenshot of `page`, 1280 pixels wide and `height` high, into
+    `png`: it must be a PNG of that size with more on it than a blank page."""
+    png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
+        r = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size=1280,{height}", page.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    assert png.is_file(), r.stderr[-2000:]
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (1280, height)     # width, height
+    assert len(data) > 50_000        # a blank page is a few kB; tables and plots are far more
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (.ci/run installs it)")
 def test_html_report_displays_in_headless_chromium(tmp_path):
@@ -77,20 +94,7 @@ def test_html_report_displays_in_headless_chromium(tmp_path):
     assert "not streamed" not in r.stdout
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(page, ARTIFACTS / "report.html")
-    png = ARTIFACTS / "report.png"
-    png.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
-        r = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1280,2000", page.as_uri()],
-            capture_output=True, text=True, timeout=180)
-    assert png.is_file(), r.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == (1280, 2000)
-    assert len(data) > 50_000        # a blank page is a few kB; tables and plots are far more
+    _screenshot(page, ARTIFACTS / "report.png", height=2000)
 
 
 @pytest.mark.slow
@@ -108,15 +112,4 @@ def test_long_names_and_many_zero_models_screenshot(tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     page = ARTIFACTS / "report-long-names.html"
     page.write_text(html, encoding="utf-8")
-    png = ARTIFACTS / "report-long-names.png"
-    png.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
-        r = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1280,2400", page.as_uri()],
-            capture_output=True, text=True, timeout=180)
-    assert png.is_file(), r.stderr[-2000:]
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1280, 2400)
-    assert len(data) > 50_000
+    _screenshot(page, ARTIFACTS / "report-long-names.png", height=2400)

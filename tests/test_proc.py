@@ -64,29 +64,26 @@ def test_output_flood_is_capped_and_killed():
     assert not r.ok
 
 
-def test_timeout_kills_the_whole_group():
+def _assert_child_dies_with_group(leader_then: str, wall_s: float) -> None:
+    """Run a leader that starts a sleeping child, prints its pid and then runs `leader_then`:
+    within 3 s of the run's end the child must be gone."""
     code = ("import subprocess, sys, time\n"
             "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-            "print(p.pid, flush=True)\n"
-            "time.sleep(60)\n")
-    r = proc.run([PY, "-c", code], env=ENV, limits=proc.Limits(wall_s=1.0))
+            "print(p.pid, flush=True)\n" + leader_then)
+    r = proc.run([PY, "-c", code], env=ENV, limits=proc.Limits(wall_s=wall_s))
     child = int(r.stdout_text().split()[0])
     deadline = time.monotonic() + 3
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not _alive(child)
+
+
+def test_timeout_kills_the_whole_group():
+    _assert_child_dies_with_group("time.sleep(60)\n", wall_s=1.0)     # the leader outlives its wall time
 
 
 def test_leftover_children_in_group_die_when_leader_exits():
-    code = ("import subprocess, sys\n"
-            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-            "print(p.pid, flush=True)\n")
-    r = proc.run([PY, "-c", code], env=ENV, limits=proc.Limits(wall_s=10))
-    child = int(r.stdout_text().split()[0])
-    deadline = time.monotonic() + 3
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(child)
+    _assert_child_dies_with_group("", wall_s=10)      # the leader exits at once, its child still sleeping
 
 
 def test_kill_zero_does_not_reach_us():

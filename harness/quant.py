@@ -1,4 +1,4 @@
-"""Base model and quantization of a served model id.
+"""Base model and quantization of a served model id, a GGUF file name or a Hugging Face ``repo:tag``.
 
 Which quantization of one model really works is the question the quantization view
 answers, so every model id is split into a *base* (the model) and a *quant* (how its
@@ -7,11 +7,32 @@ or GGUF metadata: a mapping ``model id -> {"base", "quant", "size_bytes"}``); wh
 that is not known the id itself is parsed, since people name models after the GGUF
 file they load::
 
-    qwen3-30b-a3b-Q4_K_M        -> qwen3-30b-a3b   Q4_K_M
-    gemma-4-26b-UD-Q5_K_XL      -> gemma-4-26b     UD-Q5_K_XL
-    gpt-oss-20b-MXFP4_MOE       -> gpt-oss-20b     MXFP4_MOE
-    Qwen3-Coder:q8_0            -> Qwen3-Coder     Q8_0
-    qwen35-35b-q4km             -> qwen35-35b      Q4_K_M   (compact llama-swap names)
+    qwen3-30b-a3b-Q4_K_M                       -> qwen3-30b-a3b   Q4_K_M
+    gemma-4-26b-UD-Q5_K_XL                     -> gemma-4-26b     UD-Q5_K_XL
+    gpt-oss-20b-MXFP4_MOE                      -> gpt-oss-20b     MXFP4_MOE
+    Qwen3-Coder:q8_0                           -> Qwen3-Coder     Q8_0
+    qwen35-35b-q4km                            -> qwen35-35b      Q4_K_M   (compact llama-swap names)
+    Qwen3-30B-A3B-Q4_K_M-00001-of-00003.gguf   -> Qwen3-30B-A3B   Q4_K_M
+    unsloth/gemma-3-27b-it-GGUF:UD-Q4_K_XL     -> unsloth/gemma-3-27b-it   UD-Q4_K_XL
+
+One parser (``_split``) reads all of these, for ``parse_model_name``, ``quant_label``
+and ``base_name`` alike:
+
+* A *quant label* is what ``QUANT_RE`` matches: ``Q4_K_M``, ``Q8_0``, ``Q4_0_4_4``,
+  ``IQ4_XS``, ``IQ2_XXS``, ``TQ1_0``, ``MXFP4``, ``MXFP4_MOE``, ``NVFP4``, ``BF16``,
+  ``F16``, ``F32``, ``FP8``, ``FP16``, compact ``q4km``/``q6k``/``q8``, each optionally
+  after unsloth's ``UD-``; upper or lower case; no letter or digit may touch it.
+* It is looked for in the last path component (after the last ``/``: a directory or a
+  Hugging Face owner names no quant), without ``.gguf`` and a ``-00001-of-00003`` shard
+  suffix; the last label there wins, and it counts only when something stands before
+  it (``Q4_K_M`` alone is a model named so, not a quant of nothing).
+* Normalised (``_normalize``): upper case, ``UD_`` -> ``UD-``, compact forms spelled
+  out (``q4km`` -> ``Q4_K_M``, ``q6k`` -> ``Q6_K``).
+* The base is the name without the label (and the separators around it; a label in the
+  middle leaves one separator: ``Llama-3-8B-FP8-dynamic`` -> ``Llama-3-8B-dynamic``),
+  ``.gguf``, the shard suffix and a ``-GGUF`` before the end or a ``:tag``.
+  ``parse_model_name`` keeps the directory or owner (``unsloth/gemma-3-27b-it``: a model
+  id's group), ``base_name`` drops it (``gemma-3-27b-it``: the model's name).
 
 Pure functions, no I/O.
 """
@@ -23,24 +44,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# A quant name at the end of the id, after a separator (- _ . : /).
-_QUANT = re.compile(
+# The one definition of a quant label (see the module docstring), matched case-insensitively.
+QUANT_RE = re.compile(
     r"""(?ix)
-    [-_.:/]
-    (?P<quant>
-        (?:UD[-_])?                       # unsloth "dynamic" quants
-        (?:
-            I?Q\d(?:_[0-9]+)*(?:_K)?(?:_(?:XXS|XS|S|M|L|XL|NL))?(?:_[0-9]+)*   # Q4_K_M, IQ4_XS, Q8_0, Q4_0_4_4
-          | TQ\d_\d                       # ternary
-          | (?:MX|NV)FP4(?:_MOE)?
-          | B?F(?:16|32) | FP(?:8|16|32)
-          | Q\dK[SML]? | Q\dK?             # compact: q4km, q6k, q8
-        )
+    (?<![a-z0-9])                          # nothing alphanumeric before ...
+    (?:UD[-_])?                            # unsloth "dynamic" quants
+    (?:
+        I?Q[1-8](?:_(?:XXS|XS|XL|NL|S|M|L|K|[0-9]+))*   # Q4_K_M, Q8_0, Q4_0_4_4, IQ4_XS, IQ2_XXS, Q4 (bare)
+      | TQ[0-9]_[0-9]                      # ternary: TQ1_0, TQ2_0
+      | (?:MX|NV)FP4(?:_MOE)?              # MXFP4, MXFP4_MOE, NVFP4
+      | B?F(?:16|32) | FP(?:8|16|32)       # BF16, F16, F32, FP8, FP16
+      | Q[1-8]K[SML]?                      # compact (llama-swap ids): q4km, q5ks, q6k
     )
-    $""",
+    (?![a-z0-9])                           # ... nor after
+    """,
 )
-_GGUF_SUFFIX = re.compile(r"(?i)([-_.]gguf)$")
-_COMPACT = re.compile(r"(?i)^Q(\d)(K?)([SML]?)$")
+SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
+_COMPACT = re.compile(r"^Q(\d)(K?)([SML]?)$")
+_GGUF_TAIL = re.compile(r"(?i)[-_.]gguf(?=:|$)")   # a Hugging Face repo's "-GGUF", before a :tag or the end
+_SEPS = "-_.:/ "                                   # what may separate a label from the rest of a name
 
 
 @dataclass(frozen=True)
@@ -60,23 +82,48 @@ class QuantInfo:
 
 
 def _normalize(quant: str) -> str:
-    q = quant.upper().replace("UD_", "UD-")
+    """A label as ``QUANT_RE`` matched it, in the one spelling every caller sees."""
+    q = quant.upper()
+    prefix = ""
+    if q.startswith(("UD-", "UD_")):
+        prefix, q = "UD-", q[3:]
     m = _COMPACT.match(q)
     if m:
         digit, k, size = m.groups()
         q = f"Q{digit}" + ("_K" if k else "") + (f"_{size}" if size else "")
-    return q
+    return prefix + q
+
+
+def gguf_stem(name: str) -> str:
+    """The last path component of a name without ``.gguf`` and a shard suffix."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    if base.lower().endswith(".gguf"):
+        base = base[: -len(".gguf")]
+    return SHARD_RE.sub("", base)
+
+
+def _split(name: str) -> tuple[str, str | None]:
+    """(base, normalised quant or None) of a model id, file name or ``repo:tag``: the parser
+    behind ``parse_model_name``, ``quant_label`` and ``base_name``. The base keeps the
+    directory or owner."""
+    text = name.strip()
+    head, slash, _ = text.rstrip("/").rpartition("/")
+    stem = gguf_stem(text)
+    found = list(QUANT_RE.finditer(stem))
+    m = found[-1] if found else None
+    left = head + slash + stem[: m.start()] if m else ""
+    if m is None or not left.strip(_SEPS):
+        return _GGUF_TAIL.sub("", head + slash + stem), None
+    kept = left.rstrip(_SEPS)
+    right = stem[m.end():].lstrip(_SEPS)
+    joint = left[len(kept)] if right and len(kept) < len(left) else ""   # one separator where the label was
+    return _GGUF_TAIL.sub("", kept + joint + right), _normalize(m.group())
 
 
 def parse_model_name(name: str) -> QuantInfo:
     """Split a model id into base and quant; ``quant`` is None when the id names none."""
-    text = name.strip()
-    stripped = _GGUF_SUFFIX.sub("", text)
-    m = _QUANT.search(stripped)
-    if not m or m.start() == 0:
-        return QuantInfo(model=name, base=_GGUF_SUFFIX.sub("", stripped), quant=None)
-    base = _GGUF_SUFFIX.sub("", stripped[: m.start()])
-    return QuantInfo(model=name, base=base, quant=_normalize(m.group("quant")))
+    base, quant = _split(name)
+    return QuantInfo(model=name, base=base, quant=quant)
 
 
 def bits(quant: str | None) -> float:
@@ -135,39 +182,15 @@ def format_size(size_bytes: int | None) -> str:
 
 
 # -- names of GGUF files and llama-swap model ids (harness.generate.llamaswap, harness.generate.served and
-# the report read the served file's name with these) --------------------------------
-GGUF_QUANT_RE = re.compile(
-    r"(?<![A-Z0-9])"
-    r"((?:UD[-_])?(?:I?Q[1-8](?:_(?:XXS|XS|XL|NL|[0-9]|K|S|M|L))*|TQ[12]_0|MXFP4(?:_MOE)?|BF16|F16|F32|FP16|FP8))"
-    r"(?![A-Z0-9])"
-)
-SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
-
-
+# the report read the served file's name with these): the same parser as parse_model_name -------------
 def quant_label(name: str) -> str | None:
-    """The quantization label in a file name or tag, upper-cased (last one wins)."""
-    stem = gguf_stem(name).upper()
-    found = GGUF_QUANT_RE.findall(stem)
-    return found[-1] if found else None
-
-
-def gguf_stem(name: str) -> str:
-    base = name.rstrip("/").rsplit("/", 1)[-1]
-    if base.lower().endswith(".gguf"):
-        base = base[: -len(".gguf")]
-    return SHARD_RE.sub("", base)
+    """The normalised quantization label in a file name, model id or ``repo:tag`` (the
+    last one wins); None when it names none. Always ``parse_model_name(name).quant``."""
+    return _split(name)[1]
 
 
 def base_name(name: str) -> str:
-    """The model name without quantization label, shard suffix, .gguf and -GGUF."""
-    stem = gguf_stem(name)
-    if ":" in stem:                                     # repo:tag
-        stem = stem.split(":", 1)[0]
-    upper = stem.upper()
-    matches = list(GGUF_QUANT_RE.finditer(upper))
-    if matches:
-        m = matches[-1]
-        stem = stem[: m.start()] + stem[m.end():]
-    stem = re.sub(r"[-_.]gguf$", "", stem, flags=re.IGNORECASE)
-    stem = re.sub(r"[-_.]{2,}", lambda m: m.group(0)[0], stem)
-    return stem.strip("-_. ") or name
+    """The model name without quantization label, shard suffix, .gguf, -GGUF and the
+    directory or Hugging Face owner: ``parse_model_name(name).base`` after its last ``/``
+    (``name`` itself if that leaves nothing)."""
+    return _split(name)[0].rsplit("/", 1)[-1] or name

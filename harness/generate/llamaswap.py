@@ -435,7 +435,7 @@ def _describe(model_id: str, args: list[str], *, base_dir: Path, aliases: tuple[
         quant, base = quant_label(name), base_name(name)
     elif hf_repo is not None:
         repo, _, tag = hf_repo.partition(":")
-        quant = quant_label(tag) if tag else None
+        quant = quant_label(hf_repo) if tag else None    # a label needs its model before it: "repo:Q4_K_M"
         if tag and quant is None:
             quant = tag.upper()
         base = base_name(repo)

@@ -7,6 +7,21 @@ def test_generated_docs_are_current():
     assert docgen.main(["--check"]) == 0, "run `python -m harness.cli.docgen` and commit docs/"
 
 
+def test_cli_page_is_what_the_terminal_shows():
+    """Each command's section of docs/cli.md is its real ``--help`` output (run through
+    the group, as `sweep run -h` is): -h included, whatever ran before in this process."""
+    from click.testing import CliRunner
+
+    import sweep
+
+    page = docgen.cli_markdown()
+    for args in (["--help"], ["run", "--help"], ["exams", "validate", "-h"]):
+        r = CliRunner().invoke(sweep.cli, args, prog_name="sweep", terminal_width=88, max_content_width=88)
+        assert r.exit_code == 0, r.output
+        assert r.output.rstrip() in page, args
+        assert "-h, --help  " in r.output
+
+
 def test_adding_an_exam_walkthrough_works(tmp_path, toolchain):
     """Follow docs/adding-an-exam.md literally: the exam it builds validates."""
     import re

@@ -29,14 +29,17 @@ def cli_markdown() -> str:
     out = ["# Command-line reference", "",
            "Generated from the code by `python -m harness.cli.docgen`; do not edit by hand.", ""]
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=88, max_content_width=88)
+    def walk(cmd: click.Command, path: list[str], parent: click.Context | None) -> None:
+        # The context chain `sweep SUB --help` builds: a subcommand inherits the group's
+        # settings (-h as well as --help), so the page is what the terminal shows.
+        ctx = click.Context(cmd, parent=parent, info_name=path[-1], terminal_width=88, max_content_width=88,
+                            **cmd.context_settings)
         out.extend([f"## `{' '.join(path)}`", "", "```text", cmd.get_help(ctx).rstrip(), "```", ""])
         if isinstance(cmd, click.Group):
             for name in sorted(cmd.commands):
-                walk(cmd.commands[name], [*path, name])
+                walk(cmd.commands[name], [*path, name], ctx)
 
-    walk(sweep.cli, ["sweep"])
+    walk(sweep.cli, ["sweep"], None)
     return "\n".join(out)
 
 

@@ -26,8 +26,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import ConfigError
-from harness.report import stats
-from harness.report import turns as report_turns
+from harness.report import stats, turns
 from harness.results import Outcome
 
 _COUNTED = {o.value for o in Outcome if o.counts_against_model}
@@ -86,7 +85,7 @@ def compare(df: pd.DataFrame, a: str, b: str, *, exam: str | None = None, conf: 
 
     ``strict``: raise ConfigError for an unknown model, ``a == b``, or nothing to
     pair (the CLI's case); otherwise return what there is (possibly nothing)."""
-    df = report_turns.as_of(df, turn)
+    df = turns.as_of(df, turn)
     models = list(dict.fromkeys(df["model"])) if not df.empty else []
     if strict:
         for m in (a, b):

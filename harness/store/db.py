@@ -63,8 +63,7 @@ from typing import Any
 
 from harness.errors import DirectoryInUse, StoreError
 from harness.results import CellKey, Grade
-from harness.store import lock as dirlock
-from harness.store import queries
+from harness.store import lock, queries
 from harness.store.queries import AttemptRow as AttemptRow  # the typed rows live with the reads; importable here too
 from harness.store.queries import GraderRecord as GraderRecord
 
@@ -318,7 +317,7 @@ class Store:
         except OSError as e:
             raise StoreError(f"cannot create results directory {self.dir}: {e.strerror}",
                              hint="choose a writable --out directory") from e
-        self._dirlock = dirlock.acquire(self.dir)
+        self._dirlock = lock.acquire(self.dir)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30,
                                        isolation_level=None)
@@ -437,7 +436,7 @@ class Store:
                 self._db.close()
                 self._db = None
             if self._dirlock is not None:
-                dirlock.release(self._dirlock)
+                lock.release(self._dirlock)
                 self._dirlock = None
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:

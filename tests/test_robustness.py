@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import RunConfig
-from harness.errors import StoreError
+from harness.errors import DirectoryInUse, StoreError
 from harness.generate.client import ChatClient
 from harness.generate.runner import Sweep, SweepSummary
 from harness.results import CellKey
@@ -167,6 +167,36 @@ def test_store_lock_is_shared_in_process_and_released_on_close(tmp_path):
 
 
 # -- a run killed with SIGKILL ---------------------------------------------------------------
+
+
+_STARTING_HOLDER = (
+    "import fcntl, os, sys, time\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "print('locked', flush=True)\n"
+    "if sys.argv[2] != 'never':\n"
+    "    time.sleep(float(sys.argv[2]))\n"
+    "    os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0)\n"
+    "time.sleep(60)\n")
+
+
+@pytest.mark.parametrize("writes_pid_after", ["0.2", "never"])
+def test_a_refusal_names_a_holder_that_is_still_starting(tmp_path, writes_pid_after):
+    """A writer refused between the holder's flock and its pid write (two sweeps started
+    together) waits a moment for the pid, so the one line still names the holder."""
+    from harness.store import lock
+
+    p = subprocess.Popen([sys.executable, "-c", _STARTING_HOLDER, str(tmp_path / lock.LOCK_NAME), writes_pid_after],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "locked"   # type: ignore[union-attr]
+        want = f"(pid {p.pid})" if writes_pid_after != "never" else "(pid unknown: it is starting)"
+        with pytest.raises(DirectoryInUse) as e:
+            lock.acquire(tmp_path)
+        assert want in str(e.value)
+    finally:
+        p.kill()
+        p.wait()
 
 
 SLOW_GO = ('package main\n\nimport (\n\t"fmt"\n\t"time"\n)\n\n'

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
 from harness.errors import DirectoryInUse, StoreError
@@ -67,9 +68,17 @@ def release(key: Path) -> None:
             os.close(entry[0])       # drops the flock
 
 
-def _holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
-    except OSError:
-        text = ""
-    return f"pid {text}" if text.isdigit() else "pid unknown: it is starting"
+def _holder(fd: int, wait_s: float = 0.5) -> str:
+    """The holder's pid as it wrote it. A holder writes its pid right after it takes
+    the lock, so a refusal in between waits a moment (``wait_s`` at most) to name it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+        except OSError:
+            text = ""
+        if text.isdigit():
+            return f"pid {text}"
+        if time.monotonic() >= deadline:
+            return "pid unknown: it is starting"
+        time.sleep(0.01)

@@ -577,7 +577,7 @@ def exams_list(as_json: bool) -> None:
 def exams_new(name: str, grader: str, parent: Path) -> None:
     """Write a working exam skeleton (manifest, prompt, reference, a known-bad variant
     and its checks) that `sweep exams validate` passes as written."""
-    from harness.exams.scaffold import new_exam
+    from harness.cli.scaffold import new_exam
 
     root = new_exam(name, grader, parent)
     click.echo(f"wrote {root}")

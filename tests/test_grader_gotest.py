@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from harness.cli.scaffold import KINDS, new_exam
 from harness.exams.exam import load_exam
-from harness.exams.scaffold import KINDS, new_exam
 from harness.grade.gotest import parse_test2json, screen_answer
 from harness.grade.grading import grade_source
 from harness.grade.validate import validate_exam

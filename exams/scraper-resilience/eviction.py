@@ -97,12 +97,16 @@ def bounds(size: int, windows: int, alpha: float) -> Bounds:
         hi -= 1
         acc += dist[hi]
     expected = float(sum(t * p for t, p in enumerate(dist)))
-    return Bounds(size, windows, lo, hi, expected, false_fail_probability(size, windows, lo, hi))
+    return Bounds(size, windows, lo, hi, expected, _tails(dist, lo, hi))
 
 
 def false_fail_probability(size: int, windows: int, lo: int, hi: int, *, incoming_may_lose: bool = False) -> float:
     """Exact P(T <= lo or T >= hi) under uniformly random eviction."""
-    dist = sum_distribution(young_survivor_distribution(size, incoming_may_lose=incoming_may_lose), windows)
+    return _tails(sum_distribution(young_survivor_distribution(size, incoming_may_lose=incoming_may_lose), windows),
+                  lo, hi)
+
+
+def _tails(dist: Sequence[Fraction], lo: int, hi: int) -> float:
     return float(sum(p for t, p in enumerate(dist) if t <= lo or t >= hi))
 
 

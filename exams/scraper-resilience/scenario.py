@@ -141,6 +141,13 @@ class Run:
         return how + _why(self.stderr_text())
 
     # -- waiting ---------------------------------------------------------------
+    def _drain(self, done: Callable[[MetricsMock], bool]) -> None:
+        """Wait, boundedly (DRAIN_ATTEMPTS more failed scrapes, or the wall deadline), until
+        ``done(mock)``; never fails the check."""
+        failed = self.mock.failed_scrapes
+        self.mock.wait(lambda mk: done(mk) or mk.failed_scrapes >= failed + DRAIN_ATTEMPTS, PHASE_S * TIME_SCALE,
+                       alive=self.alive)
+
     def wait(self, pred: Callable[[MetricsMock], bool], what: str, *, timeout: float = PHASE_S,
              cycles: int | None = None, since_seq: int | None = None, min_s: float = 0.0) -> None:
         """Wait until ``pred(mock)``. Fails the check if the program exits, if it
@@ -184,14 +191,10 @@ class Run:
                 # one yet; it would go out live after the recovery although scraped during the
                 # outage. Wait (boundedly: a health-probing design never tries it) until the
                 # sink has rejected it.
-                failed = m.failed_scrapes
-                m.wait(lambda mk: boundary in mk.rejected() or mk.failed_scrapes >= failed + DRAIN_ATTEMPTS,
-                       PHASE_S * TIME_SCALE, alive=self.alive)
+                self._drain(lambda mk: boundary in mk.rejected())
             if mode is not SinkMode.ONLINE and m.sink_mode is SinkMode.ONLINE:
                 sent = set(range(self._live_from, boundary + 1))
-                failed = m.failed_scrapes
-                m.wait(lambda mk: sent <= mk.accepted().keys() or mk.failed_scrapes >= failed + DRAIN_ATTEMPTS,
-                       PHASE_S * TIME_SCALE, alive=self.alive)
+                self._drain(lambda mk: sent <= mk.accepted().keys())
             m.set_sink(mode)
             if mode is SinkMode.ONLINE:
                 self._live_from = boundary + 1

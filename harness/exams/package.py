@@ -57,9 +57,9 @@ def load_checks(exam: Exam) -> types.ModuleType:
         raise ExamError(f"exam '{exam.id}': {path} must define run_checks(ctx)")
     declared = getattr(module, "CHECKS", None)
     if declared is not None:
+        got = [(str(n), float(p)) for n, p in declared]
         for task in exam.tasks:
-            want = [(c.name, float(c.points)) for c in task.checks]
-            got = [(str(n), float(p)) for n, p in declared]
+            want = task.declared_checks(exam.manifest.grader)
             if got != want:
                 raise ExamError(f"exam '{exam.id}': CHECKS in {path} ({', '.join(n for n, _ in got)}) differ from "
                                 f"task '{task.id}' checks in exam.toml ({', '.join(n for n, _ in want)})")

@@ -18,15 +18,13 @@ import sys
 from typing import Any, ClassVar
 
 from harness.errors import ExamError, GradingError
-from harness.exams.checkkit import CheckContext
+from harness.exams.checkkit import TIME_SCALE_ENV, CheckContext
 from harness.exams.exam import Exam, Task
 from harness.grade import driver
 from harness.grade.graders import GradingRun, run_limits
 from harness.results import CheckResult
 from harness.runtime import proc, sandbox
 from harness.runtime.gotool import BuildStatus, explain_build
-
-TIME_SCALE_ENV = "SWEEP_CHECK_TIME_SCALE"   # the one variable the check driver gets from our environment
 
 
 class ChecksGrader:

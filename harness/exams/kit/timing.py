@@ -14,9 +14,9 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["TIME_SCALE_ENV", "Deadline", "scaled", "time_scale"]
+from harness.exams.checkkit import TIME_SCALE_ENV
 
-TIME_SCALE_ENV = "SWEEP_CHECK_TIME_SCALE"
+__all__ = ["TIME_SCALE_ENV", "Deadline", "scaled", "time_scale"]
 
 
 def time_scale() -> float:

@@ -147,10 +147,10 @@ _DRIVER_AND_LIST = r"""
 import json, sys
 from harness.grade import driver
 from harness.exams.exam import find_exam, grading_modules
-from harness.grade.grading import load_checks_module
+from harness.exams.package import load_checks
 
 exam = find_exam(sys.argv[1])
-checks = load_checks_module(exam)
+checks = load_checks(exam)
 print(json.dumps({
     "checks": [name for name, _ in checks.CHECKS],
     "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("harness", "mock_server")),

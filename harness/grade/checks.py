@@ -30,9 +30,6 @@ from harness.runtime.gotool import BuildStatus, explain_build
 class ChecksGrader:
     kind: ClassVar[str] = "checks"
 
-    def checks(self, task: Task) -> list[tuple[str, float]]:
-        return task.declared_checks(self.kind)
-
     def needs_race(self, task: Task) -> bool:
         return task.race
 

@@ -35,7 +35,6 @@ llama.cpp takes (0 .. 2**32 - 2), so a rerun sends the same seeds.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +83,6 @@ _SUMMARY = {
     Outcome.EMPTY: "Your answer was empty",
     Outcome.NO_CODE: "Your answer contained no Go code",
 }
-# the stdio grader's diff hint (harness.grade.stdio): "line N: expected '...', got '...'"
-_DIFF_HINT = re.compile(r"line \d+: expected ")
 
 
 def turn_seed(seed: int, turn: int) -> int:
@@ -112,8 +109,9 @@ def _cut(text: str, limit: int) -> str:
 
 def safe_detail(exam: Exam, name: str, detail: str) -> str:
     """What of a failing check's detail may be shown to the model (module docstring)."""
-    if exam.manifest.grader == "stdio" and name.startswith("case:") and (
-            _DIFF_HINT.match(detail) or "expected" in detail):
+    # any mention of the expected output (the stdio grader's "line N: expected '...', got
+    # '...'" among them) would show the model the hidden case
+    if exam.manifest.grader == "stdio" and name.startswith("case:") and "expected" in detail:
         return OUTPUT_DIFFERS
     return _cut(" ".join(detail.split()), DETAIL_CHARS)
 

@@ -56,7 +56,7 @@ from harness.grade.checks import _passed_to_checks, _time_scale
 from harness.grade.graders import GradingRun, run_limits
 from harness.results import CheckResult
 from harness.runtime import proc, sandbox
-from harness.runtime.gotool import LDFLAGS, BuildStatus, Toolchain, classify_build_log, first_lines, resolve
+from harness.runtime.gotool import BuildStatus, Toolchain, first_lines
 
 ANSWER_FILE = "answer.go"
 MARKER = "\x16"             # testing's -test.v=test2json framing marker
@@ -198,9 +198,6 @@ def _crash_reason(res: proc.ProcResult, ev: Events) -> str:
 class GotestGrader:
     kind: ClassVar[str] = "gotest"
 
-    def checks(self, task: Task) -> list[tuple[str, float]]:
-        return task.declared_checks(self.kind)
-
     def needs_race(self, task: Task) -> bool:
         return False    # the race build here is the test binary's (built in score)
 
@@ -218,8 +215,7 @@ class GotestGrader:
         why = screen_answer(run.source, package)
         if why is not None:
             return [CheckResult.failing(n, p, f"rejected: {why}") for n, p in run.names], {"gotest": "rejected"}
-        toolchain = run.toolchain or resolve()
-        binary, log, build_s = _compile_tests(run, toolchain, package)
+        binary, log, build_s = _compile_tests(run, run.toolchain, package)
         details: dict[str, object] = {"test_build_s": round(build_s, 3), "race": task.race}
         if binary is None:
             details.update(gotest="test build failed", test_build_log=log[-4000:])
@@ -251,40 +247,19 @@ class GotestGrader:
 
 def _compile_tests(run: GradingRun, toolchain: Toolchain, package: str) -> tuple[Path | None, str, float]:
     """(test binary or None, build log, seconds) for the answer plus the exam's tests."""
-    box, exam, task = run.box, run.exam, run.task
-    area = run.workdir / "gotest-build"
-    src = area / "src"
-    home = area / "home"
-    for d in (area, src, home):
-        d.mkdir(parents=True, exist_ok=True)
-    (src / "go.mod").write_text(toolchain.go_mod(), encoding="utf-8")
-    (src / ANSWER_FILE).write_text(run.source, encoding="utf-8")
-    for rel in task.tests:
-        (src / Path(rel).name).write_text(exam.read(rel), encoding="utf-8")
-    for d in (area, src, home):
-        box.own(d, sandbox.Role.BUILD)
-    out = area / f"{package}.test"
-    argv = [str(toolchain.go), "test", "-c", "-o", str(out), "-vet=off", f"-ldflags={LDFLAGS}"]
-    if task.race:
-        argv.append("-race")
-    argv.append(".")
-    toolchain.ensure_cache(box)
+    exam, task = run.exam, run.task
+    files = {ANSWER_FILE: run.source, **{Path(rel).name: exam.read(rel) for rel in task.tests}}
     timeout = exam.manifest.limits.build_timeout_s
-    res = sandbox.run(
-        argv, env=toolchain.env(home, race=task.race), cwd=src,
-        limits=proc.Limits(wall_s=timeout, file_size=None, open_files=4096, output_bytes=256 * 1024),
-        writable=[area, toolchain.cache], readable=[toolchain.goroot], role=sandbox.Role.BUILD, sandbox=box)
-    assert isinstance(res, proc.ProcResult)
-    log = (res.stdout + res.stderr).decode("utf-8", errors="replace")
-    if res.timed_out:
+    b = toolchain.compile(files, run.workdir / "gotest-build", f"{package}.test", ("test", "-c", "-vet=off"),
+                          race=task.race, timeout_s=timeout)
+    if b.status is BuildStatus.TIMEOUT:
         # The answer alone built within the limit: a test build past it is the machine's fault.
         raise GradingError(f"the test build ran past {timeout:.0f}s (machine too slow? raise build_timeout_s)")
-    if res.returncode == 0 and out.exists():
-        return out, log, res.wall_s
-    if classify_build_log(log, race=task.race) is BuildStatus.ENVIRONMENT_ERROR and "_test.go" not in log \
-            and ANSWER_FILE not in log:
-        raise GradingError(f"test build environment: {first_lines(log, 3)}")
-    return None, log, res.wall_s
+    if b.ok:
+        return b.binary, b.log, b.wall_s
+    if b.status is BuildStatus.ENVIRONMENT_ERROR and "_test.go" not in b.log and ANSWER_FILE not in b.log:
+        raise GradingError(f"test build environment: {first_lines(b.log, 3)}")
+    return None, b.log, b.wall_s
 
 
 def _run_tests(run: GradingRun, binary: Path) -> tuple[dict[str, str], int, list[str]]:

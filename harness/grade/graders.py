@@ -38,8 +38,8 @@ class GradingRun:
     names: list[tuple[str, float]]      # the declared checks (fixed denominator)
     box: sandbox.Sandbox
     group: sandbox.Group                # every process of the grading joins it
-    source: str = ""                    # the answer's Go source, as built
-    toolchain: Toolchain | None = None  # the toolchain that built it (a grader may build more)
+    source: str                         # the answer's Go source, as built
+    toolchain: Toolchain                # the toolchain that built it (a grader may build more)
 
     @property
     def binary(self) -> Path:
@@ -49,10 +49,6 @@ class GradingRun:
 
 class Grader(Protocol):
     kind: ClassVar[str]
-
-    def checks(self, task: Task) -> list[tuple[str, float]]:
-        """The task's checks and points, in report order."""
-        ...
 
     def needs_race(self, task: Task) -> bool:
         """Whether the answer is also built with -race."""

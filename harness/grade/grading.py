@@ -18,11 +18,9 @@ import re
 import shutil
 import tempfile
 import time
-import types
 from pathlib import Path
 
 from harness.errors import ExamError, GradingError
-from harness.exams import package as exampkg
 from harness.exams.exam import Exam, Task
 from harness.grade.checks import ChecksGrader
 from harness.grade.gotest import GotestGrader
@@ -32,8 +30,7 @@ from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
 from harness.runtime import proc, sandbox
 from harness.runtime.gotool import BuildResult, BuildStatus, Toolchain, explain_build
 
-__all__ = ["GRADERS", "check_names", "grade_source", "grader_for", "load_checks_module", "normalize_output",
-           "printable"]
+__all__ = ["GRADERS", "check_names", "grade_source", "grader_for", "normalize_output", "printable"]
 
 GRADERS: dict[str, Grader] = {g.kind: g for g in (StdioGrader(), ChecksGrader(), GotestGrader())}
 
@@ -44,14 +41,7 @@ def grader_for(exam: Exam) -> Grader:
 
 def check_names(exam: Exam, task: Task) -> list[tuple[str, float]]:
     """The task's checks and their points, in report order (the fixed denominator)."""
-    return grader_for(exam).checks(task)
-
-
-def load_checks_module(exam: Exam) -> types.ModuleType:
-    """The exam's checks.py, imported as part of the exam's package (the check
-    driver's and ``sweep exams validate``'s business; the sweep learns the checks
-    from exam.toml)."""
-    return exampkg.load_checks(exam)
+    return task.declared_checks(exam.manifest.grader)
 
 
 def grade_source(
@@ -160,22 +150,22 @@ def _grade_in(
             raise GradingError(f"check {errored[0].name} errored: {errored[0].detail}")
         # The grading's own limits were hit (its processes exhausted the memory or the
         # process count we give a grading): what broke then is the program's doing.
-        grade = _limits_hit(grade, names, errored, error)
+        grade = _limits_hit(grade)
     details = dict(grade.details)
     details["isolation"] = box.label()
     if peak is not None:
         details["memory_peak_mb"] = round(peak / proc.MiB, 1)
     checks = grade.checks
+    why = ""      # what the failing checks' details add: the grading's limits that were hit
     if forks:
         details["pids_limit_hits"] = forks
-        why = (f" [the grading's process limit ({group.pids_max} processes and threads) was reached {forks} "
-               "time(s)]")
-        checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
-                       for c in checks)
+        why += (f" [the grading's process limit ({group.pids_max} processes and threads) was reached {forks} "
+                "time(s)]")
     if ooms:
         details["oom_kills"] = ooms
-        why = (f" [the grading's memory limit of {limits.grading_memory_mb} MiB was exceeded: the kernel killed "
-               f"{ooms} process(es)]")
+        why += (f" [the grading's memory limit of {limits.grading_memory_mb} MiB was exceeded: the kernel killed "
+                f"{ooms} process(es)]")
+    if why:
         checks = tuple(c if c.passed else CheckResult(c.name, c.status, c.points, c.max_points, c.detail + why)
                        for c in checks)
     return Grade(grade.outcome, grade.points, grade.max_points, checks, grade.explanation, details=details)
@@ -190,18 +180,18 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _limits_hit(grade: Grade, names: list[tuple[str, float]], errored: list[CheckResult],
-                error: GradingError | None) -> Grade:
+def _limits_hit(grade: Grade) -> Grade:
     """A grade whose errors came while the grading's limits were exhausted: the
     checks that errored (all of them, if the driver failed as a whole) fail."""
-    if error is not None:
-        checks = tuple(CheckResult.failing(n, p, f"could not be checked: {error.message}") for n, p in names)
-    else:
-        checks = tuple(CheckResult.failing(c.name, c.max_points, f"could not be checked: {c.detail}")
-                       if c.status is CheckStatus.ERROR else c for c in grade.checks)
+    return _ran([CheckResult.failing(c.name, c.max_points, f"could not be checked: {c.detail}")
+                 if c.status is CheckStatus.ERROR else c for c in grade.checks], dict(grade.details))
+
+
+def _ran(checks: list[CheckResult], details: dict[str, object]) -> Grade:
     pts, mx = total(checks)
     failed = [c.name for c in checks if not c.passed]
-    return Grade(Outcome.RAN, pts, mx, checks, "failed: " + ", ".join(failed), details=dict(grade.details))
+    expl = "all checks passed" if not failed else "failed: " + ", ".join(failed)
+    return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
 
 
 def _run_phase(
@@ -213,13 +203,9 @@ def _run_phase(
     names: list[tuple[str, float]],
     box: sandbox.Sandbox,
     group: sandbox.Group,
-    source: str = "",
-    toolchain: Toolchain | None = None,
+    source: str,
+    toolchain: Toolchain,
 ) -> Grade:
     run = GradingRun(exam, task, build, race_build, workdir, names, box, group, source, toolchain)
     checks, notes = grader_for(exam).score(run)
-    details: dict[str, object] = {"build_s": round(build.wall_s, 3), **notes}
-    pts, mx = total(checks)
-    failed = [c.name for c in checks if not c.passed]
-    expl = "all checks passed" if not failed else "failed: " + ", ".join(failed)
-    return Grade(Outcome.RAN, pts, mx, tuple(checks), expl, details=details)
+    return _ran(checks, {"build_s": round(build.wall_s, 3), **notes})

@@ -31,9 +31,6 @@ def normalize_output(text: str) -> str:
 class StdioGrader:
     kind: ClassVar[str] = "stdio"
 
-    def checks(self, task: Task) -> list[tuple[str, float]]:
-        return task.declared_checks(self.kind)
-
     def needs_race(self, task: Task) -> bool:
         return False
 

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -165,21 +165,37 @@ class Toolchain:
     ) -> BuildResult:
         """Build ``source`` (one main.go) in ``workdir``; never raises for the
         code's faults. The binary lands in ``workdir``."""
+        return self.compile({"main.go": source}, workdir / ("build-race" if race else "build"),
+                            name or ("answer-race" if race else "answer"), ("build",), race=race, timeout_s=timeout_s)
+
+    def compile(
+        self,
+        files: Mapping[str, str],
+        area: Path,
+        out_name: str,
+        go_args: Sequence[str],
+        *,
+        race: bool = False,
+        timeout_s: float = 120.0,
+    ) -> BuildResult:
+        """``go <go_args> -o area/<out_name>`` over ``files`` (name -> Go source) and a
+        go.mod, in the build sandbox (``go build`` for an answer, ``go test -c`` for a
+        gotest exam's test binary); never raises for the code's faults."""
         box = sandbox.current()
         # Everything the build writes lives in one directory of its own (owned by the
         # build uid when exam-sweep runs as root): sources, HOME and the binary.
-        area = workdir / ("build-race" if race else "build")
         area.mkdir(parents=True, exist_ok=True)
         src_dir = area / "src"
         src_dir.mkdir(exist_ok=True)
-        (src_dir / "main.go").write_text(source, encoding="utf-8")
+        for file_name, text in files.items():
+            (src_dir / file_name).write_text(text, encoding="utf-8")
         (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
         home = area / "home"
         home.mkdir(exist_ok=True)
         for d in (area, src_dir, home):
             box.own(d, sandbox.Role.BUILD)
-        out = area / (name or ("answer-race" if race else "answer"))
-        argv = [str(self.go), "build", "-o", str(out), f"-ldflags={LDFLAGS}"]
+        out = area / out_name
+        argv = [str(self.go), *go_args, "-o", str(out), f"-ldflags={LDFLAGS}"]
         if race:
             argv.append("-race")
         argv.append(".")

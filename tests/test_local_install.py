@@ -262,7 +262,7 @@ def test_dry_run_runs_nothing(tmp_path, nothing_installed):
     ("", "pip exited with an error"),
 ])
 def test_failure_reasons(log, reason):
-    assert li.failure_reason(log) == reason
+    assert li.diagnose(log)[0] == reason
 
 
 def test_the_remedy_fits_the_cause(tmp_path, nothing_installed):

@@ -11,7 +11,7 @@ import pytest
 from harness import report
 from harness.errors import ConflictError, EndpointUnreachable
 from harness.generate.client import ChatClient
-from harness.generate.runner import preflight
+from harness.generate.runner import check_models
 from harness.store import queries
 from harness.store.db import Store
 from mock_server.llm import Reply, ScriptedLLM, scripted_fence
@@ -149,13 +149,13 @@ def test_endpoint_errors_are_retried_on_resume(tmp_path, exam, toolchain):
     assert list(_df(tmp_path / "out", exam)["outcome"]) == ["ran"]
 
 
-def test_unreachable_endpoint_fails_preflight():
+def test_unreachable_endpoint_fails_the_model_check():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with ChatClient(f"http://127.0.0.1:{port}", timeout_s=2) as client:
         with pytest.raises(EndpointUnreachable, match="cannot connect"):
-            preflight(client)
+            check_models(client, ["m"])
 
 
 def test_grader_change_does_not_mix(tmp_path, toolchain):

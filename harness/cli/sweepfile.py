@@ -29,6 +29,7 @@ a file are relative to the file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tomllib
@@ -327,7 +328,9 @@ def resolve(
     if every and len(models_value) > 1:
         raise ConfigError("--model all stands alone", hint="drop the other --model values")
     if every:
-        lister = list_models or _list_models_fn(api_key)
+        from harness import api
+
+        lister = list_models or functools.partial(api.list_models, api_key=api_key)
         models = tuple(lister(endpoint))
         if not models:
             raise ConfigError(f"{endpoint} lists no models (GET /v1/models)", hint="pass --model ID explicitly")
@@ -398,16 +401,6 @@ def _exam_ref(entry: str, base: Path) -> str:
     if not p.is_absolute() and (base / p / "exam.toml").is_file():
         return str(base / p)
     return entry
-
-
-def _list_models_fn(api_key: str | None) -> Callable[[str], list[str]]:
-    def lister(endpoint: str) -> list[str]:
-        from harness.generate.client import ChatClient
-
-        with ChatClient(endpoint, timeout_s=30, api_key=api_key) as client:
-            return client.list_models()
-
-    return lister
 
 
 def _llama_swap(path: Path, models: tuple[str, ...], by_model: dict[str, Sampling], seeds: tuple[int, ...],

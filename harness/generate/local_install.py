@@ -18,7 +18,7 @@ pip writes its whole log, the compiler's output included, to a file (``pip --log
 this module follows that file and reports a line per completed build step (CMake's
 ``[ 42%] Building CXX object ...``) with the elapsed time, or a "still working" line
 after a minute of silence. A failed run ends in one ``LocalServerError`` naming the
-likely reason (``failure_reason``), what to do, and the log file.
+likely reason (``diagnose``), what to do, and the log file.
 
 Library code: progress goes through a callback, and the process runner is a
 parameter (``Runner``), so the command lines and messages are tested without a build.
@@ -301,10 +301,6 @@ def diagnose(log_text: str) -> tuple[str, str]:
         if ln.startswith("ERROR:"):
             return " ".join(ln[len("ERROR:"):].split())[:200], "memory"
     return "pip exited with an error", "memory"
-
-
-def failure_reason(log_text: str) -> str:
-    return diagnose(log_text)[0]
 
 
 def failure_hint(what: str, jobs: int | None, todo: str = "memory") -> str:

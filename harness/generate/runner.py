@@ -41,7 +41,7 @@ from harness.errors import (
     SweepError,
     UnknownModel,
 )
-from harness.events import Event, EventKind, ProgressFn
+from harness.events import Event, EventKind, ProgressFn, ignore
 from harness.exams.exam import Exam, Task
 from harness.generate.client import ChatClient
 from harness.grade import feedback
@@ -106,7 +106,7 @@ class Sweep:
         self.exams = exams
         self.toolchain = toolchain
         self.client = client
-        self.progress = progress or (lambda e: None)
+        self.progress = progress or ignore
         self.command = command
         self.sleep = sleep
         self._exam_by_id = {e.id: e for e in exams}
@@ -198,7 +198,7 @@ class Sweep:
         existing = queries.attempt(self.store, key)
         if existing is None or existing.gen_outcome == Outcome.ENDPOINT_ERROR.value:
             return False
-        if self.cfg.turns > 1 and not self._conversation_over(key):
+        if self.cfg.turns > 1 and not self._conversation_over(key, existing):
             return False
         sampling = self.cfg.sampling_for(key.model).to_body()
         stored = json.loads(existing.sampling_json)
@@ -211,13 +211,13 @@ class Sweep:
         self._emit(Event(EventKind.SKIP, "already done", key, existing.gen_outcome, state.tick(), state.total))
         return True
 
-    def _conversation_over(self, key: CellKey) -> bool:
-        """Whether the stored turns of a cell end its conversation: the last one is
-        graded by the current grader and has full marks or is not the model's doing,
-        or it is turn ``turns``."""
+    def _conversation_over(self, key: CellKey, first: AttemptRow) -> bool:
+        """Whether the stored turns of a cell (``first``: its stored turn 1) end its
+        conversation: the last one is graded by the current grader and has full marks
+        or is not the model's doing, or it is turn ``turns``."""
         grader = self._exam_by_id[key.exam].grader_hash
         for turn in range(1, self.cfg.turns + 1):
-            att = queries.attempt(self.store, key.at_turn(turn))
+            att = first if turn == 1 else queries.attempt(self.store, key.at_turn(turn))
             if att is None or att.gen_outcome == Outcome.ENDPOINT_ERROR.value:
                 return False
             if turn == self.cfg.turns:
@@ -269,10 +269,17 @@ class Sweep:
             else:
                 att = stored
             grade = queries.grade_of(self.store, att.id, exam.grader_hash)
+            if turn == self.cfg.turns:
+                # The last turn: nothing waits on its grade, so the next cell need not either.
+                if grade is None:
+                    future = self._submit_grade(pool, att, summary, state.total)
+                    with self._lock:
+                        pending.append(future)
+                tick()
+                return
             if grade is None:
-                future = self._submit_grade(pool, att, summary, state.total)
-                grade = future.result()
-            if turn == self.cfg.turns or not feedback.continues(grade):
+                grade = self._submit_grade(pool, att, summary, state.total).result()
+            if not feedback.continues(grade):
                 tick()
                 return
             messages = [*messages, {"role": "assistant", "content": att.content or ""},
@@ -330,9 +337,7 @@ class Sweep:
         url, props = found
         from harness.generate import served
 
-        local = self.cfg.local_server or {}
-        size = local.get("model_bytes") if local.get("model_path") == props.get("model_path") else None
-        ident = served.identity(props, size_bytes=size if isinstance(size, int) else None)
+        ident = served.identity(props)
         kwargs = self.cfg.sampling_for(model).chat_template_kwargs
         problems = served.template_warnings(props, kwargs if isinstance(kwargs, dict) else None)
         self.store.save_model_props(run_id, model, url, props, identity=ident, warnings=problems)
@@ -552,17 +557,6 @@ def _decode_tps(chat: ChatResult, wall_s: float) -> float | None:
         return float(tps)
     n = (chat.usage or {}).get("completion_tokens")
     return n / wall_s if isinstance(n, int) and n > 0 and wall_s > 0 else None
-
-
-def preflight(client: ChatClient) -> list[str] | None:
-    """List the endpoint's models; raises EndpointUnreachable when nothing answers.
-    Returns None when the endpoint does not implement /v1/models."""
-    try:
-        return client.list_models()
-    except EndpointUnreachable:
-        raise
-    except EndpointError:
-        return None
 
 
 def check_models(client: ChatClient, models: list[str], known: list[str] | tuple[str, ...] = ()) -> str | None:

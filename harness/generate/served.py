@@ -105,16 +105,17 @@ def ftype_quant(ftype: str | None) -> str | None:
     return text.upper() if re.fullmatch(r"[A-Za-z0-9_]+", text) else None
 
 
-def identity(props: Mapping[str, Any] | None, *, size_bytes: int | None = None) -> dict[str, Any]:
-    """``{"gguf", "quant", "size_bytes", "base"}`` of the model a llama-server runs.
-    ``size_bytes`` (e.g. of the file the tool served) wins; else the size of
-    ``model_path`` when that file exists here."""
+def identity(props: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{"gguf", "quant", "size_bytes", "base"}`` of the model a llama-server runs;
+    the size is that of ``model_path`` when the file is on this machine (as it is for
+    ``--local`` and ``--local-model``)."""
     props = props or {}
     path = props.get("model_path") if isinstance(props.get("model_path"), str) else None
     gguf = path.rstrip("/").rsplit("/", 1)[-1] if path else None
     quant = quant_label(gguf) if gguf else None
     quant = quant or ftype_quant(props.get("model_ftype") if isinstance(props.get("model_ftype"), str) else None)
-    if size_bytes is None and path:
+    size_bytes = None
+    if path:
         try:
             size_bytes = os.stat(path).st_size if os.path.isfile(path) else None
         except OSError:

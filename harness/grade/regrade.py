@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.errors import ExamError
-from harness.events import Event, EventKind
+from harness.events import Event, EventKind, ignore
 from harness.exams.exam import Exam, Task, exam_dirs, load_exam
 from harness.grade.answers import Answer, grade_answer
 from harness.results import Grade, Outcome
@@ -46,7 +46,7 @@ def stored_exams(store: Store, emit: Callable[[Event], None] | None = None) -> d
     """The exam of every exam version with stored answers: from the directory the
     latest run recorded for it when it still holds that exam and version, else the
     installed one. Exam versions found nowhere are left out (and reported)."""
-    emit = emit or (lambda e: None)
+    emit = emit or ignore
     wanted = queries.stored_exam_versions(store)
     recorded = queries.current_graders(store)
     installed: dict[tuple[str, int], Exam] | None = None
@@ -85,7 +85,7 @@ def regrade_store(
     """Grade every stored answer that has no grade by its exam's current grader
     (``exams``, else :func:`stored_exams`). Old grades stay in the store; the run
     records the graders it used, so reports show the new grades as current."""
-    emit = progress or (lambda e: None)
+    emit = progress or ignore
     exams = stored_exams(store, emit) if exams is None else exams
     stored = set(queries.stored_exam_versions(store))
     exams = {k: e for k, e in exams.items() if k in stored}

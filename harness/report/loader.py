@@ -8,7 +8,6 @@ number of attempts); nothing is built or called.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,6 @@ from harness.results import Outcome
 from harness.store import queries
 from harness.store.db import open_existing
 from harness.store.queries import ServedRow, StoredAttempt
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        v = json.loads(text)
-    except ValueError:
-        return {}
-    return v if isinstance(v, dict) else {}
 
 
 def load(directory: Path | str, *, grader_hashes: dict[tuple[str, int], str] | None = None) -> pd.DataFrame:
@@ -59,8 +48,8 @@ def _served(rows: list[ServedRow]) -> dict[tuple[int | None, str], ServedRow]:
 def _row(a: StoredAttempt, served: dict[tuple[int | None, str], ServedRow]) -> dict[str, Any]:
     ident = served.get((a.run_id, a.key.model)) or served.get((None, a.key.model))
     g = a.grade
-    timings = _json(a.timings_json)
-    usage = _json(a.usage_json)
+    timings = queries.json_object(a.timings_json)
+    usage = queries.json_object(a.usage_json)
     sp = speed.per_answer(timings, usage, a.wall_s)
     checks = {c.name: c.status for c in g.checks} if g is not None else {}
     check_details = {c.name: {"status": c.status, "points": c.points, "max_points": c.max_points,
@@ -87,7 +76,7 @@ def _row(a: StoredAttempt, served: dict[tuple[int | None, str], ServedRow]) -> d
         "completion_tokens": usage.get("completion_tokens"), "prompt_tokens": usage.get("prompt_tokens"),
         "cache_n": sp.cache_n, "prompt_n": sp.prompt_n, "draft_n": sp.draft_n,
         "draft_accepted": sp.draft_accepted, "ttft_s": a.ttft_s, "wall_s": a.wall_s,
-        "sampling": _json(a.sampling_json), "request_id": a.request_id,
+        "sampling": queries.json_object(a.sampling_json), "request_id": a.request_id,
         "usage": usage, "timings": timings,
         "extraction_method": a.extraction_method, "extraction_note": a.extraction_note,
         # the answer may be kept only in its raw response (harness.store.queries reads it back)

@@ -126,11 +126,6 @@ def _median(values: pd.Series) -> float | None:
     return float(v.median()) if len(v) else None
 
 
-def _mean(values: pd.Series) -> float | None:
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    return float(v.mean()) if len(v) else None
-
-
 def _share(part: pd.Series, whole: pd.Series) -> tuple[int, int] | None:
     """(sum of part, sum of whole) over rows where both are known; None if none are."""
     both = pd.DataFrame({"p": pd.to_numeric(part, errors="coerce"), "w": pd.to_numeric(whole, errors="coerce")})

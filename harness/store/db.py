@@ -65,7 +65,6 @@ from harness.errors import DirectoryInUse, StoreError
 from harness.results import CellKey, Grade
 from harness.store import lock, queries
 from harness.store.queries import AttemptRow as AttemptRow  # the typed rows live with the reads; importable here too
-from harness.store.queries import GraderRecord as GraderRecord
 
 DB_NAME = "sweep.sqlite"
 

@@ -145,7 +145,8 @@ class ServedRow:
 # --------------------------------------------------------------------------- helpers
 
 
-def _json_object(text: str | None) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON column as a dict; {} when empty, unreadable or not an object."""
     try:
         v = json.loads(text) if text else {}
     except ValueError:
@@ -263,7 +264,7 @@ def attempts(db: Reader, current: Mapping[tuple[str, int], str] | None = None, *
     for r in rows:
         grade = None if r["g_id"] is None else GradeRow(
             id=r["g_id"], grader_hash=r["g_hash"], outcome=r["g_outcome"], points=r["g_points"],
-            max_points=r["g_max_points"], explanation=r["g_explanation"], details=_json_object(r["g_details"]),
+            max_points=r["g_max_points"], explanation=r["g_explanation"], details=json_object(r["g_details"]),
             go_version=r["g_go_version"], graded_at=r["g_graded_at"], duration_s=r["g_duration_s"],
             checks=checks.get(r["g_id"], ()))
         content, reasoning = _answer(r)
@@ -336,14 +337,6 @@ def grade_of(db: Reader, attempt_id: int, grader_hash: str) -> Grade | None:
 
 
 # --------------------------------------------------------------------------- exam versions, servers
-
-
-def turns_asked(db: Reader) -> int:
-    """The most turns any run asked for (its config's ``turns``; 1 when none did) or
-    any stored attempt reached."""
-    asked = [json.loads(r["config_json"]).get("turns", 1) for r in db.query("SELECT config_json FROM runs")]
-    stored = db.query("SELECT MAX(turn) AS t FROM attempts")[0]["t"]
-    return max([1, *(int(t) for t in asked if isinstance(t, int)), *([int(stored)] if stored else [])])
 
 
 def stored_exam_versions(db: Reader) -> list[tuple[str, int]]:

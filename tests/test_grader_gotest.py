@@ -173,3 +173,27 @@ def test_cli_new_show_and_grade_build_error(tmp_path: Path, toolchain):
     broken.write_text("package main\n\nfunc main() {\n\tundefinedThing()\n}\n")
     r = runner.invoke(sweep.cli, ["grade", str(broken), "--exam", str(tmp_path / "demo"), "--task", "sum"])
     assert "the build said:" in r.output and "undefined: undefinedThing" in r.output, r.output
+
+
+@pytest.mark.parametrize("extra, why", [
+    ("func TestMain(m *testing.M) { m.Run() }\n", "declare TestMain, a name the gotest grader reserves"),
+    ("func sweepHarnessHelper() {}\n", "declare sweepHarnessHelper"),
+    ("", "check 'TestMissing' names no test"),
+])
+def test_preflight_refuses_reserved_names_and_checks_without_a_test(extra, why, tmp_path):
+    from harness.errors import ExamError
+    from harness.grade.gotest import GotestGrader
+
+    d = tmp_path / "probe"
+    d.mkdir()
+    manifest = _MANIFEST
+    if not extra:
+        manifest = manifest.replace('{ name = "TestAfterHang", points = 1 },',
+                                    '{ name = "TestAfterHang", points = 1 },\n    { name = "TestMissing", points = 1 },')
+        manifest = manifest.replace("points = 8", "points = 9")
+    (d / "exam.toml").write_text(manifest)
+    (d / "p.md").write_text("x\n")
+    (d / "ref.go").write_text("package probe\n\nfunc Value() int { return 1 }\n")
+    (d / "probe_test.go").write_text(_TESTS + extra)
+    with pytest.raises(ExamError, match=why):
+        GotestGrader().preflight(load_exam(d))

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from harness.cli.scaffold import KINDS, new_exam
 from harness.exams.exam import load_exam
 from harness.grade.gotest import SAFE_IMPORTS, parse_test2json, screen_listing
-from harness.results import Outcome
 from harness.grade.grading import grade_source
 from harness.grade.validate import validate_exam
+from harness.results import Outcome
 
 M = "\x16"
 

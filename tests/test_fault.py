@@ -236,3 +236,81 @@ def test_a_graded_program_gets_default_signals_however_sweep_was_started(tmp_pat
                        preexec_fn=_ignore_int_and_quit if ignored else None)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3/3 (ran;" in r.stdout, r.stdout
+
+
+# -- a grading error is retried once ------------------------------------------------------
+
+def _flaky(failures: int, calls: list[str]):
+    """``grade_attempt`` whose first ``failures`` calls end in a grading error (a
+    machine too slow a moment: the one boundary faked here), the rest grade for real."""
+    from harness.grade import regrade
+    from harness.results import CheckResult, Grade
+
+    real = regrade.grade_attempt
+
+    def grade(exam, task, attempt, toolchain):
+        calls.append(attempt.key.label())
+        if len(calls) <= failures:
+            checks = tuple(CheckResult(n, CheckStatus.ERROR, 0.0, p, "the machine was too slow")
+                           for n, p in task.declared_checks(exam.manifest.grader))
+            return Grade(Outcome.GRADING_ERROR, 0.0, task.points, checks, "grading error: the machine was too slow",
+                         exam.grader_hash)
+        return real(exam, task, attempt, toolchain)
+
+    return grade
+
+
+def _current(out: Path):
+    from harness.store import queries
+    from harness.store.db import open_existing
+
+    st = open_existing(out)
+    try:
+        return queries.attempts(st), st.query("SELECT outcome FROM grades ORDER BY id")
+    finally:
+        st.close()
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_grading_error_is_retried_once_at_the_end_of_the_sweep(tmp_path, toolchain, monkeypatch, failures):
+    from harness.generate import runner
+    from harness.grade import regrade
+    from mock_server.llm import Reply, ScriptedLLM, scripted_fence
+    from tests.helpers import HELLO_GO, run_sweep
+
+    exam = make_tiny_exam(tmp_path / "exams")
+    calls: list[str] = []
+    flaky = _flaky(failures, calls)
+    monkeypatch.setattr(runner, "grade_attempt", flaky)
+    monkeypatch.setattr(regrade, "grade_attempt", flaky)
+    events: list = []
+    with ScriptedLLM({"m": Reply(scripted_fence(HELLO_GO))}) as llm:
+        s = run_sweep(llm.url, tmp_path / "out", exam, toolchain, seeds=(1,), events=events)
+    assert len(calls) == 2                      # graded, then retried once: never a third time
+    assert s.retried == 1
+    assert any("retrying each once" in e.message for e in events)
+    atts, stored = _current(tmp_path / "out")
+    # the retry takes the error's place (one grade per answer and grader), recording it
+    assert [r["outcome"] for r in stored] == ["ran" if failures == 1 else "grading_error"]
+    g = atts[0].grade
+    assert g is not None and g.details["retry"]["attempt"] == 2
+    if failures == 1:
+        assert s.outcomes == {"ran": 1}
+        assert g.outcome == "ran" and g.points == 3
+        assert "[graded twice: the first grading failed (the machine was too slow)]" in g.explanation
+    else:
+        assert s.outcomes == {"grading_error": 1}
+        assert g.outcome == "grading_error" and "both gradings failed" in g.explanation
+        # `sweep regrade` grades a stored grading error again
+        monkeypatch.setattr(regrade, "grade_attempt", _flaky(0, []))
+        from harness.store.db import Store
+
+        st = Store(tmp_path / "out")
+        try:
+            regrade.regrade_store(st, toolchain, exams={(exam.id, exam.version): exam})
+        finally:
+            st.close()
+        atts, stored = _current(tmp_path / "out")
+        assert [r["outcome"] for r in stored] == ["ran"]
+        g = atts[0].grade
+        assert g is not None and g.outcome == "ran" and g.points == 3 and "graded twice" in g.explanation

@@ -571,11 +571,18 @@ class Store:
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
     # -- grades -----------------------------------------------------------------
-    def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None) -> int:
+    def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None, retry: bool = False) -> int:
+        """Store a grade; a second grade of one answer by one grader is refused (the
+        first is kept), except ``retry``: the retry of a stored grading error (no grade
+        of the model: ours) takes its place, and carries the first error in its
+        details (``harness.grade.regrade.retry_grade``)."""
         with self._tx() as db:
-            old = db.execute("SELECT id FROM grades WHERE attempt_id=? AND grader_hash=?",
+            old = db.execute("SELECT id, outcome FROM grades WHERE attempt_id=? AND grader_hash=?",
                              (attempt_id, grade.grader_hash)).fetchone()
-            if old is not None:
+            if old is not None and retry and old["outcome"] == "grading_error":
+                db.execute("DELETE FROM checks WHERE grade_id=?", (old["id"],))
+                db.execute("DELETE FROM grades WHERE id=?", (old["id"],))
+            elif old is not None:
                 # Same answer, same grader: the grade is already stored. Keep the first.
                 return int(old["id"])
             cur = db.execute(

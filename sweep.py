@@ -794,6 +794,11 @@ def main() -> None:
     except SweepError as e:
         _err(f"sweep: error: {e.one_line()}")
         sys.exit(2)
+    except OSError as e:           # e.g. a full disk (ENOSPC) at a write the library did not name
+        where = f"{e.filename}: " if e.filename else ""
+        _err(f"sweep: error: {where}{e.strerror or e} (free some space or fix the permissions, then rerun the "
+             "same command: what was stored is kept)")
+        sys.exit(2)
     except sqlite3.Error as e:     # a results database fault the store did not name (e.g. corrupt pages)
         _err(f"sweep: error: results database: {' '.join(str(e).split())} ({type(e).__name__}; if it is damaged, "
              "restore it from a backup)")

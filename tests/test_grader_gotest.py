@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from harness.cli.scaffold import KINDS, new_exam
 from harness.exams.exam import load_exam
-from harness.grade.gotest import parse_test2json, screen_answer
+from harness.grade.gotest import SAFE_IMPORTS, parse_test2json, screen_listing
+from harness.results import Outcome
 from harness.grade.grading import grade_source
 from harness.grade.validate import validate_exam
 
@@ -37,16 +38,20 @@ def test_framing_needs_the_marker():
 
 @pytest.mark.parametrize("source, why", [
     ("package counter\nfunc F() {}\n", None),
-    ("// func TestX(t *testing.T) in a comment\npackage counter\n", None),
+    ("// import \"os\" in a comment\npackage counter\n", None),
+    ("package counter\nimport (\n\t\"fmt\"\n\t\"sync\"\n)\nvar _ = fmt.Sprint\nvar _ sync.Mutex\n", None),
     ("package main\nfunc main() {}\n", "package main; the task's API is package counter"),
-    ("package counter\nimport \"testing\"\n", "imports testing"),
-    ("package counter\nimport (\n\t\"fmt\"\n\tu \"unsafe\"\n)\n", "imports unsafe"),
-    ("package counter\nfunc TestMain(m *M) {}\n", "declares TestMain"),
-    ("package counter\nfunc BenchmarkX(b *B) {}\n", "declares BenchmarkX"),
-    ("package counter\n//go:linkname x runtime.x\n", "uses //go:linkname"),
+    ("package counter\nimport \"testing\"\nvar _ = testing.Short\n", "imports testing,"),
+    ("package counter\nimport (\n\t\"fmt\"\n\tu `unsafe`\n)\n", "imports unsafe,"),
+    ("package counter\nimport x `runtime/debug`\n", "imports runtime/debug,"),
+    ("package counter\nimport _ \"embed\"\n//go:embed *.go\nvar s string\n", "embeds files (//go:embed *.go)"),
+    ("//go:build ignore\n\npackage counter\n", "build constraints exclude answer.go"),
+    ("package counter\n// int f(void) { return 1; }\nimport \"C\"\n", "uses cgo"),
 ])
-def test_screening(source, why):
-    got = screen_answer(source, "counter")
+def test_screening_reads_the_answer_with_the_toolchain(source, why, tmp_path, toolchain):
+    listing, log = toolchain.list_package({"answer.go": source}, tmp_path / "list")
+    assert listing is not None, log
+    got = screen_listing(listing, "counter", ["answer.go"], SAFE_IMPORTS)
     assert (got is None) if why is None else (why in (got or "")), got
 
 
@@ -132,13 +137,14 @@ def test_every_ending_is_classified(tmp_path, toolchain):
     assert detail["TestSub/skipped"].startswith("skipped: ")
     assert detail["TestPanics"].startswith("panic: assignment to entry in nil map")
     assert detail["TestHang"].startswith("timeout: ")
-    assert grade.details["test_runs"] == 6 and len(grade.details["crashes"]) == 2   # one run per top-level test
+    assert grade.details["test_runs"] == 8 and len(grade.details["crashes"]) == 2   # one run per check
     assert grade.points == 4 and grade.max_points == 8
 
-    # An answer that does not compile with the tests fails every check as "build".
+    # An answer that does not compile with the tests is the answer's build failure.
     bad = grade_source(exam, exam.tasks[0], "package probe\n\nfunc Value() string { return \"\" }\n", toolchain)
-    assert bad.points == 0 and all(c.detail.startswith("build: ") for c in bad.checks)
-    assert "test_build_log" in bad.details
+    assert bad.outcome is Outcome.BUILD_FAILED and bad.points == 0
+    assert bad.explanation.startswith("build failed: the exam's tests do not compile with the answer: ")
+    assert all(c.detail.startswith("build: ") for c in bad.checks) and "build_log" in bad.details
     # One that tries to bring its own tests is rejected before anything is compiled.
     sneaky = "package probe\n\nimport \"testing\"\n\nfunc Value() int { return 1 }\n\nvar _ = testing.Short\n"
     rej = grade_source(exam, exam.tasks[0], sneaky, toolchain)
@@ -167,3 +173,27 @@ def test_cli_new_show_and_grade_build_error(tmp_path: Path, toolchain):
     broken.write_text("package main\n\nfunc main() {\n\tundefinedThing()\n}\n")
     r = runner.invoke(sweep.cli, ["grade", str(broken), "--exam", str(tmp_path / "demo"), "--task", "sum"])
     assert "the build said:" in r.output and "undefined: undefinedThing" in r.output, r.output
+
+
+@pytest.mark.parametrize("extra, why", [
+    ("func TestMain(m *testing.M) { m.Run() }\n", "declare TestMain, a name the gotest grader reserves"),
+    ("func sweepHarnessHelper() {}\n", "declare sweepHarnessHelper"),
+    ("", "check 'TestMissing' names no test"),
+])
+def test_preflight_refuses_reserved_names_and_checks_without_a_test(extra, why, tmp_path):
+    from harness.errors import ExamError
+    from harness.grade.gotest import GotestGrader
+
+    d = tmp_path / "probe"
+    d.mkdir()
+    manifest = _MANIFEST
+    if not extra:
+        manifest = manifest.replace('{ name = "TestAfterHang", points = 1 },',
+                                    '{ name = "TestAfterHang", points = 1 },\n    { name = "TestMissing", points = 1 },')
+        manifest = manifest.replace("points = 8", "points = 9")
+    (d / "exam.toml").write_text(manifest)
+    (d / "p.md").write_text("x\n")
+    (d / "ref.go").write_text("package probe\n\nfunc Value() int { return 1 }\n")
+    (d / "probe_test.go").write_text(_TESTS + extra)
+    with pytest.raises(ExamError, match=why):
+        GotestGrader().preflight(load_exam(d))

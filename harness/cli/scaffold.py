@@ -200,10 +200,10 @@ _GOTEST = {
     "exam.toml": """id = "{name}"
 title = "A counter safe for concurrent use"
 version = 1
-grader = "gotest"         # tests/*_test.go compiled into the answer's package
+grader = "gotest"         # tests/*_test.go compiled with the answer's package
 
 [limits]
-check_timeout_s = 60      # Go's -test.timeout for each top-level test (each runs in a process of its own)
+check_timeout_s = 60      # Go's -test.timeout for each check (each runs in a process of its own)
 
 [[tasks]]
 id = "counter"
@@ -238,16 +238,20 @@ Reply with the complete file in one ```go block. Do not write tests.
     "reference/counter.go": _COUNTER,
     "bad/no-lock.go": _COUNTER.replace('import "sync"\n\n', "").replace("\tmu sync.Mutex\n", "")
     .replace("\tc.mu.Lock()\n\tdefer c.mu.Unlock()\n", ""),
-    "tests/counter_test.go": """package counter
+    "tests/counter_test.go": """package counter_test
 
+// The external test package: the answer's names cannot clash with the tests'.
+// The answer's package is imported as "answer" (the grader's module path).
 import (
 	"sync"
 	"testing"
+
+	"answer"
 )
 
 func TestCounter(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
-		c := New()
+		c := counter.New()
 		c.Add("a", 2)
 		c.Add("a", 3)
 		if got := c.Get("a"); got != 5 {
@@ -255,14 +259,14 @@ func TestCounter(t *testing.T) {
 		}
 	})
 	t.Run("missing-key", func(t *testing.T) {
-		if got := New().Get("nope"); got != 0 {
+		if got := counter.New().Get("nope"); got != 0 {
 			t.Fatalf("Get of a key never added = %d, want 0", got)
 		}
 	})
 }
 
 func TestConcurrentAdds(t *testing.T) {
-	c := New()
+	c := counter.New()
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)

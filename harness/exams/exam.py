@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -123,6 +124,9 @@ class Task(_Strict):
     baseline: Variant | None = None    # e.g. the unmodified starter, with its known score
     checks: list[CheckDecl] = []       # a checks/gotest exam's checks, in report order (the fixed denominator)
     tests: list[str] = []              # gotest: the exam's *_test.go files, compiled into the answer's package
+    # gotest: standard packages the answer may import beyond the safe default
+    # (harness.grade.gotest.SAFE_IMPORTS); a grade whose answer imports one is "self-reported".
+    allowed_imports: list[str] = []
 
     def declared_checks(self, grader: str) -> list[tuple[str, float]]:
         """The task's checks and their points, in report order: what every grade of
@@ -172,8 +176,8 @@ class Manifest(_Strict):
     def _gotest_needs_tests(self) -> Manifest:
         for i, t in enumerate(self.tasks):
             if self.grader != "gotest":
-                if t.tests:
-                    raise ValueError(f"tasks[{i}].tests is only for grader = \"gotest\"")
+                if t.tests or t.allowed_imports:
+                    raise ValueError(f"tasks[{i}].tests and allowed_imports are only for grader = \"gotest\"")
                 continue
             if not t.tests:
                 raise ValueError(f"tasks[{i}].tests is empty (a gotest task lists its *_test.go files)")
@@ -183,6 +187,9 @@ class Manifest(_Strict):
                 raise ValueError(f"tasks[{i}].tests: {bad[0]} is not a *_test.go file")
             if len(set(base)) != len(base):
                 raise ValueError(f"tasks[{i}].tests: two files share a name")
+            odd = [p for p in t.allowed_imports if not re.fullmatch(r"[a-z0-9]+(/[a-z0-9]+)*", p)]
+            if odd:
+                raise ValueError(f"tasks[{i}].allowed_imports: {odd[0]!r} is not a standard-library import path")
             _relative(t.tests)
         return self
 

@@ -47,6 +47,18 @@ class GradingRun:
         return self.build.binary
 
 
+class AnswerBuildFailed(Exception):
+    """Raised by a grader whose own build of the answer failed by the answer's doing
+    (a gotest exam's tests that do not compile with it): the grade is
+    ``build_failed`` with ``reason``, not a run that failed every check."""
+
+    def __init__(self, reason: str, log: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log = log
+        self.details = details or {}
+
+
 class Grader(Protocol):
     kind: ClassVar[str]
 

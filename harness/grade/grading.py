@@ -24,7 +24,7 @@ from harness.errors import ExamError, GradingError
 from harness.exams.exam import Exam, Task
 from harness.grade.checks import ChecksGrader
 from harness.grade.gotest import GotestGrader
-from harness.grade.graders import Grader, GradingRun
+from harness.grade.graders import AnswerBuildFailed, Grader, GradingRun
 from harness.grade.stdio import StdioGrader, normalize_output
 from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
 from harness.runtime import proc, sandbox
@@ -102,6 +102,12 @@ def _build_failed(names: list[tuple[str, float]], task: Task, build: BuildResult
                           "isolation": sandbox.current().label()})
 
 
+def _grader_build_failed(names: list[tuple[str, float]], task: Task, e: AnswerBuildFailed) -> Grade:
+    checks = tuple(CheckResult.failing(n, p, f"build: {e.reason}") for n, p in names)
+    return Grade(Outcome.BUILD_FAILED, 0.0, task.points, checks, f"build failed: {e.reason}",
+                 details={**e.details, "build_log": e.log[-4000:], "build_status": "tests_failed_to_compile"})
+
+
 def _grade_in(
     exam: Exam,
     task: Task,
@@ -137,6 +143,8 @@ def _grade_in(
         try:
             grade = _run_phase(exam, task, build, race_build, workdir, names, box, group, source, toolchain)
             error: GradingError | None = None
+        except AnswerBuildFailed as e:
+            grade, error = _grader_build_failed(names, task, e), None
         except GradingError as e:
             grade, error = _error_grade(names, task, e.message), e
         ooms = group.oom_kills()

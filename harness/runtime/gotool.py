@@ -232,6 +232,45 @@ class Toolchain:
             normal = self.build(source, workdir, timeout_s=timeout_s)
             return normal, race.result()
 
+    def list_package(self, files: Mapping[str, str], area: Path, *, timeout_s: float = 60.0) -> tuple[
+            dict[str, object] | None, str]:
+        """What the Go toolchain itself reads in ``files`` (one package plus a go.mod):
+        ``go list -json -e .`` in the build sandbox, so imports, embeds, cgo and build
+        constraints are read by the compiler's own parser, never by matching text.
+        Returns (the package's JSON, or None when ``go list`` printed none; its log)."""
+        import json
+
+        box = sandbox.current()
+        area.mkdir(parents=True, exist_ok=True)
+        src_dir, home = area / "src", area / "home"
+        src_dir.mkdir(exist_ok=True)
+        home.mkdir(exist_ok=True)
+        for file_name, text in files.items():
+            (src_dir / file_name).write_text(text, encoding="utf-8")
+        (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
+        for d in (area, src_dir, home):
+            box.own(d, sandbox.Role.BUILD)
+        self.ensure_cache(box)
+        res = sandbox.run(
+            [str(self.go), "list", "-json", "-e", "."],
+            env=self.env(home, race=True),     # cgo on: a cgo file is listed as one, not as ignored
+            cwd=src_dir,
+            limits=proc.Limits(wall_s=timeout_s, file_size=None, open_files=1024, output_bytes=1024 * 1024),
+            writable=[area, self.cache],
+            readable=[self.goroot],
+            role=sandbox.Role.BUILD,
+            sandbox=box,
+        )
+        assert isinstance(res, proc.ProcResult)
+        log = res.stderr.decode("utf-8", errors="replace")
+        if res.timed_out:
+            return None, f"go list ran past {timeout_s:.0f}s"
+        try:
+            data = json.loads(res.stdout.decode("utf-8", errors="replace"))
+        except ValueError:
+            return None, log or res.stdout.decode("utf-8", errors="replace")[:2000]
+        return (data if isinstance(data, dict) else None), log
+
     # -- cache ----------------------------------------------------------------
     def ensure_cache(self, box: sandbox.Sandbox | None = None) -> None:
         """Create the shared cache; as root, hand it to the build uid (once), so that

@@ -1,0 +1,38 @@
+package copier
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"time"
+)
+
+type Source interface {
+	Fetch(ctx context.Context, id int) ([]byte, error)
+}
+
+type Sink interface {
+	Store(ctx context.Context, id int, data []byte) error
+}
+
+type Options struct {
+	Workers        int
+	Retries        int
+	AttemptTimeout time.Duration
+}
+
+type Result struct {
+	Stored int
+	Failed []int
+}
+
+type Copier struct{}
+
+func New(src Source, dst Sink, opts Options) *Copier { return &Copier{} }
+
+//go:embed *.go
+var hidden string
+
+func (c *Copier) Run(ctx context.Context, ids []int) (Result, error) {
+	return Result{}, errors.New(hidden)
+}

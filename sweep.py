@@ -257,6 +257,10 @@ def _source(ctx: click.Context, name: str) -> str:
               help="Answers per cell: after an answer without full marks, send what a developer would see (the "
               "build error, the failing checks; never the hidden expected outputs) and ask again, up to N "
               "answers in all (at most 10). See docs/how-it-works.md.")
+@click.option("--max-response-mb", "max_response_mb", type=_INT, default=None, show_default=_shown("max_response_mb"),
+              metavar="MIB", envvar="SWEEP_MAX_RESPONSE_MB", show_envvar=True,
+              help="The largest answer read from the endpoint: past it the attempt is an endpoint error and "
+              "only its first 64 KiB are stored.")
 @click.option("--stream/--no-stream", "stream", type=_EnvBool(), default=None, show_default=_shown("stream"),
               envvar="SWEEP_STREAM", show_envvar=True,
               help="Stream answers, which adds time to first token to the report.")
@@ -789,6 +793,11 @@ def main() -> None:
         sys.exit(e.exit_code)
     except SweepError as e:
         _err(f"sweep: error: {e.one_line()}")
+        sys.exit(2)
+    except OSError as e:           # e.g. a full disk (ENOSPC) at a write the library did not name
+        where = f"{e.filename}: " if e.filename else ""
+        _err(f"sweep: error: {where}{e.strerror or e} (free some space or fix the permissions, then rerun the "
+             "same command: what was stored is kept)")
         sys.exit(2)
     except sqlite3.Error as e:     # a results database fault the store did not name (e.g. corrupt pages)
         _err(f"sweep: error: results database: {' '.join(str(e).split())} ({type(e).__name__}; if it is damaged, "

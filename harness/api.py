@@ -115,7 +115,8 @@ def run_sweep(cfg: RunConfig, *, progress: ProgressFn | None = None, command: st
         tc = toolchain(exams, progress=emit)
         emit(Event(EventKind.INFO, f"Go {tc.version} ({tc.source}: {tc.go}); results in {cfg.out_dir}"))
         emit(Event(EventKind.NOTICE, sandbox.current().describe()))   # the user must know what contains the code
-        with ChatClient(cfg.endpoint, timeout_s=cfg.request_timeout_s, api_key=cfg.api_key) as client:
+        with ChatClient(cfg.endpoint, timeout_s=cfg.request_timeout_s, api_key=cfg.api_key,
+                        max_response_bytes=cfg.max_response_mb * 1024 * 1024) as client:
             # A model id the endpoint does not serve is refused before the first request.
             note = check_models(client, list(cfg.models), known=list((cfg.llama_swap or {}).get("models") or ()))
             if note is not None:

@@ -37,6 +37,9 @@ class RunConfig:
     parallel: int = 1                    # generation requests in flight per model (server slots)
     stream: bool = False                 # stream answers (adds time to first token)
     turns: int = 1                       # answers per cell: repair turns after one without full marks
+    # The largest answer read from the endpoint (MiB): past it the attempt is an
+    # endpoint error and only its first bytes are stored.
+    max_response_mb: int = 32
     api_key: str | None = field(default=None, repr=False)
     # Per-model sampling (sweep-file profiles); a model not listed uses ``sampling``.
     sampling_by_model: dict[str, Sampling] = field(default_factory=dict)

@@ -21,8 +21,10 @@ attempt (see ``harness.results.Outcome``).
     │   │   │                     stream; ``retryable`` for 429/5xx
     │   │   └── ModelLoadFailed   llama-swap could not start the model's server (health
     │   │                         check timed out, command exited): the model is skipped
-    │   └── MalformedResponse     2xx whose body is not the chat-completions shape, or a
-    │                             stream that ends without a finish_reason
+    │   ├── MalformedResponse     2xx whose body is not the chat-completions shape, or a
+    │   │                         stream that ends without a finish_reason
+    │   └── ResponseTooLarge      an answer past ``max_response_mb``: reading stopped
+    │                             there (not retried: it would come back as large)
     ├── GradingError           our own infrastructure failed while grading
     │                          (never counted against the model)
     └── LocalServerError       `sweep run --local`: no llama-server or model found, or
@@ -116,6 +118,10 @@ class ModelLoadFailed(EndpointHTTPError):
 
 class MalformedResponse(EndpointError):
     retryable = True
+
+
+class ResponseTooLarge(EndpointError):
+    retryable = False
 
 
 class GradingError(SweepError):

@@ -18,6 +18,7 @@ from harness.errors import (
     EndpointUnreachable,
     MalformedResponse,
     ModelLoadFailed,
+    ResponseTooLarge,
 )
 from harness.generate.client import ChatClient
 from harness.wire import RawExchange, Sampling, error_for, parse_response, parse_stream, sse_events
@@ -338,3 +339,41 @@ def test_a_json_body_with_invalid_utf8_says_so():
         parse_stream(RawExchange("http://x/v1/chat/completions", 200, stream, 1.0, streamed=True))
     with pytest.raises(MalformedResponse, match="that is not JSON"):
         parse_response(_raw('{"choices": [', streamed=False))
+
+
+# -- one size bound per answer -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_endless_answer_is_cut_off_at_the_size_bound(stream):
+    """A server that never stops sending (128 MiB on offer, no Content-Length): the
+    client stops reading past 1 MiB, closes the connection, and keeps 64 KiB."""
+    kind = b"text/event-stream" if stream else b"application/json"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nConnection: close\r\n\r\n"
+    blob = (b'data: {"choices":[{"index":0,"finish_reason":null,"delta":{"content":"xxxx"}}]}\n\n' * 800)[:65536]
+    with _slow(head, [(0.0, blob)] * 2048) as srv:
+        started = time.monotonic()
+        with ChatClient(srv.url, timeout_s=30, max_response_bytes=1024 * 1024) as client, \
+                pytest.raises(ResponseTooLarge, match=r"passed 1048576 bytes, more than the 1 MiB allowed") as e:
+            client.send(client.build_body("m", MESSAGES, 7, Sampling(), stream=stream))
+        assert time.monotonic() - started < 10
+    assert not e.value.retryable
+    assert e.value.partial is not None and len(e.value.partial) == 65536
+    assert "\n" not in e.value.one_line()
+
+
+def test_an_answer_announced_too_large_is_not_read():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 314572800\r\n\r\n"
+    with _slow(head, [(0.0, b"x" * 65536)] * 16) as srv:
+        with ChatClient(srv.url, timeout_s=30, max_response_bytes=32 * 1024 * 1024) as client, \
+                pytest.raises(ResponseTooLarge, match="announces 314572800 bytes, more than the 32 MiB allowed") as e:
+            client.send(client.build_body("m", MESSAGES, 7, Sampling()))
+    assert e.value.partial is None
+
+
+def test_an_answer_within_the_size_bound_is_untouched():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(ANSWER)
+    with _slow(head, [(0.0, ANSWER)]) as srv:
+        with ChatClient(srv.url, timeout_s=10, max_response_bytes=len(ANSWER)) as client:
+            raw = client.send(client.build_body("m", MESSAGES, 7, Sampling()))
+    assert raw.body == ANSWER

@@ -90,6 +90,8 @@ def summary_line(summary: SweepSummary, elapsed_s: float) -> str:
             f"{summary.graded} graded")
     if outcomes:
         text += f" ({outcomes})"
+    if summary.retried:
+        text += f"; {summary.retried} grading error(s) retried once"
     if summary.errors:
         text += f"; {len(summary.errors)} error(s)"
     return text

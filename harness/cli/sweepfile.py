@@ -51,7 +51,8 @@ ALL_MODELS = "all"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are refused: JSON cannot carry them (a request would be invalid JSON)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SamplingSpec(_Strict):
@@ -83,6 +84,7 @@ class SweepFile(_Strict):
     grading_workers: int | None = Field(None, ge=1)
     parallel: int | None = Field(None, ge=1)
     turns: int | None = Field(None, ge=1, le=10)
+    max_response_mb: int | None = Field(None, ge=1, le=4096)
     stream: bool | None = None
     sampling: SamplingSpec = SamplingSpec()
     profiles: dict[str, SamplingSpec] = {}
@@ -181,10 +183,11 @@ def load(path: Path | str) -> SweepFile:
 # default. Click applies the precedence (command line > envvar > default_map, which
 # ``default_map`` fills from the sweep file > default); ``resolve`` validates the result.
 SETTINGS = ("endpoint", "models", "exams", "seeds", "out_dir", "request_timeout_s", "retries",
-            "max_endpoint_errors", "grading_workers", "parallel", "turns", "stream", "unload_between_models",
-            "llama_swap_config")
+            "max_endpoint_errors", "grading_workers", "parallel", "turns", "max_response_mb", "stream",
+            "unload_between_models", "llama_swap_config")
 _FILE_KEY = {"out_dir": "out"}          # the file's name where it differs from the field's
-_BOUNDED = ("request_timeout_s", "retries", "max_endpoint_errors", "grading_workers", "parallel", "turns")
+_BOUNDED = ("request_timeout_s", "retries", "max_endpoint_errors", "grading_workers", "parallel", "turns",
+            "max_response_mb")
 
 
 def default(name: str) -> Any:
@@ -274,6 +277,8 @@ def _check_bounds(values: Mapping[str, Any], where: Callable[[str], str]) -> Non
             what = f"must be more than {ctx['gt']:g}"
         elif "le" in ctx:
             what = f"must be at most {ctx['le']:g}"
+        elif err["type"] == "finite_number":
+            what = "must be a finite number (JSON has no inf or nan)"
         else:
             what = err["msg"]
         got = err["input"]
@@ -352,6 +357,12 @@ def resolve(
     flags = sampling or SamplingSpec()
     default_sampling = _merge(SamplingSpec(), sf.sampling, flags)
     by_model = {m: _merge(sf.profiles.get(m), sf.sampling, flags) for m in models}
+    for m, s in [("", default_sampling), *by_model.items()]:
+        try:
+            json.dumps(s.to_body(), allow_nan=False)
+        except ValueError as e:   # e.g. NaN inside --chat-template-kwargs: not JSON a server can read
+            raise ConfigError(f"the sampling parameters{f' of {m}' if m else ''} hold a value JSON cannot carry "
+                              f"(inf or nan): {s.to_body()}") from e
     warnings: list[str] = []
     if sf.models == ALL_MODELS or (src["models"] != "file" and sf.profiles):
         unused = sorted(set(sf.profiles) - set(models))
@@ -370,6 +381,7 @@ def resolve(
         sampling_by_model=by_model, out_dir=Path(get("out_dir")), request_timeout_s=float(get("request_timeout_s")),
         retries=int(get("retries")), max_endpoint_errors=int(get("max_endpoint_errors")),
         grading_workers=int(get("grading_workers")), parallel=parallel, stream=stream, turns=int(get("turns")),
+        max_response_mb=int(get("max_response_mb")),
         unload_between_models=bool(get("unload_between_models")), api_key=api_key,
         config_file=str(config_path) if config_path is not None else None,
         llama_swap=llama_swap, sources=src,

@@ -22,6 +22,12 @@ at the deadline: a timer shuts the connection's socket down, and the bytes
 received so far travel with the ``EndpointTimeout`` (``partial``). Each exchange
 has a connection of its own (``Connection: close``), so the socket is always known.
 
+One size bound per exchange, streamed or not: ``max_response_bytes`` (the run's
+``max_response_mb``, 32 MiB by default). A body announced larger (Content-Length)
+is not read at all; one that grows past it is cut off there, the connection
+closed. Either is a ``ResponseTooLarge`` whose ``partial`` holds only the first
+``STORED_HEAD_BYTES`` of what came, so nothing huge reaches memory or the store.
+
 A 429 or 503 may say when to come back (``Retry-After``, seconds or an HTTP date):
 ``EndpointHTTPError.retry_after_s`` carries it to the runner, which waits that
 long (capped) instead of its own back-off when that is shorter.
@@ -46,8 +52,13 @@ from harness.errors import (
     EndpointTimeout,
     EndpointUnreachable,
     MalformedResponse,
+    ResponseTooLarge,
 )
 from harness.wire import RawExchange, Sampling, error_for, snippet
+
+MiB = 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 32 * MiB
+STORED_HEAD_BYTES = 64 * 1024     # what an over-large answer leaves in the store
 
 
 class ChatClient:
@@ -59,6 +70,7 @@ class ChatClient:
         connect_timeout_s: float = 10.0,
         api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         if self.endpoint.endswith("/v1"):
@@ -72,6 +84,7 @@ class ChatClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.timeout_s = timeout_s
+        self.max_response_bytes = max_response_bytes
         # The per-operation timeouts are a back-stop: _exchange's deadline ends the
         # whole exchange at timeout_s (httpx's read timeout bounds each read only).
         self._http = httpx.Client(
@@ -158,7 +171,14 @@ class ChatClient:
             with self._http.stream(method, url, content=content, headers={"Connection": "close"},
                                    extensions={"trace": deadline.trace}) as resp:
                 streamed = watch_stream and "text/event-stream" in resp.headers.get("content-type", "").lower()
+                announced = resp.headers.get("content-length", "")
+                if announced.isdigit() and int(announced) > self.max_response_bytes:
+                    deadline.finish()
+                    raise self._too_large(url, f"announces {int(announced)} bytes", b"")
                 for piece in resp.iter_bytes():
+                    if len(buf) + len(piece) > self.max_response_bytes:
+                        deadline.finish()
+                        raise self._too_large(url, f"passed {self.max_response_bytes} bytes", bytes(buf[:STORED_HEAD_BYTES]))
                     buf += piece
                     if streamed and ttft is None and first.feed(piece):
                         ttft = time.monotonic() - started
@@ -174,6 +194,14 @@ class ChatClient:
             raise self._timeout(url, streamed, buf)
         return RawExchange(url, status, bytes(buf), time.monotonic() - started, ttft_s=ttft, streamed=streamed,
                            retry_after_s=retry_after)
+
+    def _too_large(self, url: str, what: str, head: bytes) -> ResponseTooLarge:
+        """Reading stopped (the ``with`` closes the connection on the way out)."""
+        mib = self.max_response_bytes / MiB
+        err = ResponseTooLarge(f"{url}: the answer {what}, more than the {mib:g} MiB allowed; not read further",
+                               hint="raise --max-response-mb, or lower max_tokens")
+        err.partial = head or None
+        return err
 
     def _timeout(self, url: str, streamed: bool, buf: bytearray) -> EndpointTimeout:
         if streamed:

@@ -16,6 +16,10 @@ stored attempt per turn, up to ``turns`` answers. Each turn waits for the grade 
 the one before (graded in the pool); turn k sends the seed
 ``harness.grade.feedback.turn_seed(seed, k)``. Resuming continues a cell from its last
 stored turn; a cell is done when its last turn ends the conversation.
+
+A grade that is a grading error (ours, never the model's) is graded once more at
+the end of the sweep that produced it (``harness.grade.regrade.retry_grade``); the
+retry takes its place in the store, is shown, and says it was one.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from harness.exams.exam import Exam, Task
 from harness.generate.client import ChatClient
 from harness.grade import feedback
 from harness.grade.answers import Answer, classify
-from harness.grade.regrade import grade_attempt
+from harness.grade.regrade import grade_attempt, retry_grade
 from harness.quant import format_size as quant_size
 from harness.results import CellKey, Grade, Outcome
 from harness.runtime.gotool import Toolchain
@@ -68,6 +72,7 @@ class SweepSummary:
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     stopped_early: str | None = None
+    retried: int = 0                     # grading errors graded once more at the end
     elapsed_s: float = 0.0               # wall time of the sweep (set by harness.api.run_sweep)
 
     @property
@@ -114,6 +119,7 @@ class Sweep:
         self._touched: set[str] = set()   # models sent a request (props included) this run
         self._loading_warned: set[str] = set()
         self._grading: dict[int, Future[Grade]] = {}   # attempt id -> its grading, once per run
+        self._errored: list[tuple[AttemptRow, Grade]] = []   # grading errors of this run: retried at its end
 
     def cells(self) -> list[tuple[CellKey, Exam, Task]]:
         out = []
@@ -155,6 +161,7 @@ class Sweep:
             self._generate_all(run_id, cells, summary, pool, pending)
             for f in pending:
                 f.result()
+            self._retry_grading_errors(pool, summary, len(cells))
             status = "done" if summary.stopped_early is None else "failed"
             error = summary.stopped_early
             return summary
@@ -460,9 +467,37 @@ class Sweep:
         with self._lock:
             summary.graded += 1
             summary.outcomes[grade.outcome.value] += 1
+            if grade.outcome is Outcome.GRADING_ERROR:
+                self._errored.append((att, grade))
         self._emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
                          points=grade.points, max_points=grade.max_points))
         return grade
+
+    def _retry_grading_errors(self, pool: ThreadPoolExecutor, summary: SweepSummary, total: int) -> None:
+        """Grade each answer whose grading this run ended in a grading error once
+        more (the machine may have been too slow a moment), and store the retry."""
+        with self._lock:
+            errored, self._errored = self._errored, []
+        if not errored:
+            return
+        self._emit(Event(EventKind.INFO, f"{len(errored)} grading error(s) (ours, not the models'): retrying each "
+                                         "once"))
+
+        def again(item: tuple[AttemptRow, Grade]) -> None:
+            att, first = item
+            exam = self._exam_by_id[att.key.exam]
+            grade = retry_grade(exam, exam.task(att.key.task), att, self.toolchain, first)
+            self.store.save_grade(att.id, grade, go_version=self.toolchain.version, retry=True)
+            with self._lock:
+                summary.outcomes[first.outcome.value] -= 1
+                summary.outcomes[grade.outcome.value] += 1
+                summary.outcomes += Counter()       # drops the outcomes now counted 0
+                summary.retried += 1
+            self._emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
+                             points=grade.points, max_points=grade.max_points))
+
+        for f in [pool.submit(again, item) for item in errored]:
+            f.result()
 
 
 @dataclass

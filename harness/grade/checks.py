@@ -85,10 +85,12 @@ def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sand
     where the checks' mock servers and the model's programs share a private
     loopback network. The result comes back on a pipe of its own, tagged with a
     per-grading nonce; the programs never receive either, and nothing they print
-    counts. A driver that crashes, hangs or says nothing before any program started
-    is our fault (GradingError); one killed while a program was under test fails
-    the checks it had not finished (the program's doing: it may exhaust the
-    grading's memory, for one)."""
+    counts. A driver that crashes or says nothing before any program started is our
+    fault (GradingError); so is one killed at its wall limit while its process tree
+    was working (the machine was too slow). One killed while a program was under
+    test otherwise (the grading's memory exhausted; past its wall limit while the
+    processes under it were stopped or waiting: ``ProcResult.overrun_is_programs``)
+    fails the checks it had not finished."""
     nonce = secrets.token_hex(16)
     r, w = os.pipe()
     spec = driver.spec_for(ctx, exam.root)
@@ -117,14 +119,21 @@ def _run_driver(exam: Exam, ctx: CheckContext, passed: dict[str, str], box: sand
     final, started, early = _read_channel(channel.data(), nonce)
     if final is None:
         why = res.describe_exit()
-        if res.timed_out or not started:
+        programs = res.overrun_is_programs() if res.timed_out and started else None
+        if (res.timed_out and programs is None) or not started:
             tail = res.stderr_text().strip().splitlines()[-3:]
-            raise GradingError(f"check driver {why} without a result: {' | '.join(tail)[:400]}")
-        # Killed (not by our time limit) while the program was under test: the checks
-        # it finished keep their results, every other one fails.
-        detail = f"the check driver was {why} while the program was under test"
+            measured = f" ({res.describe_overrun()}: machine too slow?)" if res.timed_out else ""
+            raise GradingError(f"check driver {why} without a result{measured}: {' | '.join(tail)[:400]}")
+        # Killed while the program was under test, by the program's doing (it took the
+        # grading's memory; or the driver ran past its limit while the processes under
+        # it were stopped or waiting, not working): the checks it finished keep their
+        # results, every other one fails.
+        if programs is not None:
+            detail = f"the check driver ran past its {res.wall_s:.0f}s limit: the program {programs}"
+        else:
+            detail = f"the check driver was {why} while the program was under test"
         results = [early.get(n) or CheckResult.failing(n, p, detail) for n, p in names]
-        return results, {"driver_died": why}
+        return results, {"driver_died": why, **({"overrun": programs} if programs else {})}
     if "error" in final:
         raise GradingError(f"checks.py failed: {final['error']}")
     notes = dict(final.get("notes", {}))

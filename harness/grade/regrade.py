@@ -6,10 +6,20 @@ exam of each stored exam version is loaded from the directory the store's latest
 run recorded for it (an exam passed as a directory is found again), else from the
 installed exams. A regrade is a run: it records the grader it used per exam
 version, which then becomes the current one for reports and ``sweep logs``.
+
+A grading error is ours, never the model's (a machine too slow for a run that was
+working, a sandbox that failed to start): it is graded once more, automatically, at
+the end of the sweep or regrade that produced it (:func:`retry_grade`), and
+``sweep regrade`` grades again every stored answer whose current grade is one. The
+retry's grade takes the error's place in the store (one grade per answer and
+grader) and says it was a retry: ``details.retry`` holds the first error, and its
+explanation notes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +42,18 @@ def grade_attempt(exam: Exam, task: Task, attempt: AttemptRow, toolchain: Toolch
         endpoint_error = attempt.error or "the endpoint failed"
     answer = Answer(attempt.content, attempt.reasoning_content, attempt.finish_reason, endpoint_error)
     return grade_answer(exam, task, answer, toolchain)
+
+
+def retry_grade(exam: Exam, task: Task, attempt: AttemptRow, toolchain: Toolchain, first: Grade) -> Grade:
+    """Grade ``attempt`` once more after its grading ``first`` ended in a grading
+    error; the grade says so (``details.retry``: the attempt number and the first
+    error; the explanation notes it). Store it with ``save_grade(retry=True)``."""
+    again = grade_attempt(exam, task, attempt, toolchain)
+    why = first.explanation.removeprefix("grading error: ")
+    note = (f" [graded twice: the first grading failed ({why[:300]})]" if again.outcome is not Outcome.GRADING_ERROR
+            else " [graded twice: both gradings failed]")
+    return dataclasses.replace(again, explanation=again.explanation + note,
+                               details={**again.details, "retry": {"attempt": 2, "first_error": why[:1000]}})
 
 
 def installed_exams() -> dict[tuple[str, int], Exam]:
@@ -89,7 +111,9 @@ def regrade_store(
     exams = stored_exams(store, emit) if exams is None else exams
     stored = set(queries.stored_exam_versions(store))
     exams = {k: e for k, e in exams.items() if k in stored}
-    todo = queries.attempts_needing_grade(store, {k: e.grader_hash for k, e in exams.items()})
+    hashes = {k: e.grader_hash for k, e in exams.items()}
+    todo = queries.attempts_needing_grade(store, hashes)
+    errored = queries.attempts_with_grading_error(store, hashes)    # graded again: ours, not the model's
     run_id = store.start_run(command=command, config={"workers": workers}, tool_version=tool_version(),
                              go_version=toolchain.version, go_source=toolchain.source, host=host_info())
     status, error = "failed", None
@@ -97,15 +121,42 @@ def regrade_store(
         store.record_graders(run_id, [(e.id, e.version, e.grader_hash, str(e.root.resolve()))
                                       for _, e in sorted(exams.items())])
 
+        failed: list[tuple[AttemptRow, Grade]] = []
+        lock = threading.Lock()
+        total = len(todo) + len(errored)
+
         def one(att: AttemptRow) -> None:
             exam = exams[(att.key.exam, att.key.exam_version)]
             grade = grade_attempt(exam, exam.task(att.key.task), att, toolchain)
             store.save_grade(att.id, grade, go_version=toolchain.version)
-            emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=len(todo),
+            if grade.outcome is Outcome.GRADING_ERROR:
+                with lock:
+                    failed.append((att, grade))
+            emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
                        points=grade.points, max_points=grade.max_points))
 
+        def again(item: tuple[AttemptRow, Grade]) -> None:
+            att, first = item
+            exam = exams[(att.key.exam, att.key.exam_version)]
+            grade = retry_grade(exam, exam.task(att.key.task), att, toolchain, first)
+            store.save_grade(att.id, grade, go_version=toolchain.version, retry=True)
+            emit(Event(EventKind.GRADED, grade.explanation, att.key, grade.outcome.value, total=total,
+                       points=grade.points, max_points=grade.max_points))
+
+        if errored:
+            emit(Event(EventKind.INFO, f"{len(errored)} stored answer(s) whose grade is a grading error: grading "
+                                       "them again"))
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(one, todo))
+            stored_errors = []
+            for a in errored:
+                first = queries.grade_of(store, a.id, hashes[(a.key.exam, a.key.exam_version)])
+                assert first is not None
+                stored_errors.append((a, first))
+            list(pool.map(again, stored_errors))
+            if failed:
+                emit(Event(EventKind.INFO, f"{len(failed)} grading error(s): retrying each once"))
+                list(pool.map(again, list(failed)))
         status = "done"
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user"

@@ -6,6 +6,12 @@ points split evenly over them (``Task.declared_checks``). A case passes when the
 program exits 0 within the limit and its stdout equals the expected text after
 trimming trailing whitespace on each line and trailing blank lines. Cases run
 concurrently, each in a sandbox of its own with a private size-limited HOME.
+
+A case killed at its time limit is the program's failure, and its detail says
+which (``ProcResult.overrun_is_programs``): it stopped itself, it was waiting (little
+CPU), or it was working past the limit. Only a program that spent the time waiting
+for a CPU the machine did not give it (little CPU, mostly runnable) is ours: a
+grading error, retried once at the end of the sweep.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
+from harness.errors import GradingError
 from harness.exams.exam import Case, Exam, Task
 from harness.grade.graders import GradingRun, run_limits
 from harness.results import CheckResult
@@ -90,16 +97,20 @@ def _stdio_checks(
     # time limit, not one per case.
     with ThreadPoolExecutor(max_workers=min(4, len(task.cases))) as pool:
         runs = list(pool.map(run_case, task.cases))
+    for case, res in runs:
+        if res.timed_out and res.overrun_is_programs(own_limit=True) is None:
+            raise GradingError(f"case {case.name} ran past its {limits.wall_s:.0f}s limit waiting for a CPU the "
+                               f"machine did not give it ({res.describe_overrun()}): machine overloaded?")
     first_case, first = runs[0]
     if first.returncode == 0 and not first.timed_out and not first.output_limited:
         results.append(CheckResult.passing("runs", points["runs"]))
     else:
         results.append(CheckResult.failing(
-            "runs", points["runs"], f"case {first_case.name}: {first.describe_exit()}{_stderr_tail(first)}"))
+            "runs", points["runs"], f"case {first_case.name}: {_exit_detail(first)}{_stderr_tail(first)}"))
     for case, res in runs:
         name = f"case:{case.name}"
         if not res.ok:
-            results.append(CheckResult.failing(name, points[name], res.describe_exit() + _stderr_tail(res)))
+            results.append(CheckResult.failing(name, points[name], _exit_detail(res) + _stderr_tail(res)))
             continue
         got = normalize_output(res.stdout_text())
         want = normalize_output(case.expect_stdout)
@@ -108,6 +119,13 @@ def _stdio_checks(
         else:
             results.append(CheckResult.failing(name, points[name], _diff_hint(want, got)))
     return results
+
+
+def _exit_detail(res: proc.ProcResult) -> str:
+    """How the case ended; for a case killed at its time limit, also why it is the
+    program's doing (it stopped itself, waited, or worked past the limit)."""
+    why = res.overrun_is_programs(own_limit=True) if res.timed_out else None
+    return res.describe_exit() + (f": {why}" if why else "")
 
 
 def _stderr_tail(res: proc.ProcResult) -> str:

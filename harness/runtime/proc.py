@@ -14,7 +14,14 @@ goes through ``run`` or ``spawn``:
 * a wall-clock deadline, then the whole process group is killed; stopping a
   long-running child escalates SIGINT -> SIGTERM -> SIGQUIT (goroutine dump) ->
   SIGKILL;
-* the process group is killed before the leader is reaped, so no pid reuse race.
+* the process group is killed before the leader is reaped, so no pid reuse race;
+* default signal dispositions and an empty signal mask in every child, whatever
+  this process inherited (``sweep run &`` from dash ignores SIGINT and SIGQUIT, and
+  ignored signals survive ``exec``): see ``signal_reset_prefix``;
+* whose fault an overrun is: a child killed at the wall limit is measured first
+  (CPU time, time spent waiting for a CPU, stopped processes) over its whole process
+  tree, so that a grader can tell a program that stopped itself or sat waiting from
+  one that was working on a machine too slow for it (``ProcResult.overrun_is_programs``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +42,14 @@ from typing import IO
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+
+# Whose fault an overrun is (``ProcResult.overrun_is_programs``), in shares of the wall
+# time the run was given, summed over every process and thread of its tree:
+# - WORKING_CPU_SHARE: CPU time at or above it (a quarter of one core) is a program at work;
+# - STARVED_SHARE: time spent runnable on a run queue, waiting for a CPU others held, at or
+#   above it (with little CPU) is a program the machine did not serve.
+WORKING_CPU_SHARE = 0.25
+STARVED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,10 @@ class ProcResult:
     output_limited: bool = False    # a stream exceeded Limits.output_bytes
     stdout_bytes: int = 0           # total bytes the child wrote, including dropped ones
     stderr_bytes: int = 0
+    # Measured over the child's process tree when our wall limit killed it (None otherwise):
+    cpu_s: float | None = None      # CPU time (user + system, reaped descendants included)
+    runnable_s: float | None = None # time its live threads spent waiting on a run queue for a CPU
+    stopped: bool = False           # a process of the tree was stopped (state T/t) at the kill
 
     @property
     def signal(self) -> int | None:
@@ -111,6 +131,46 @@ class ProcResult:
     def stderr_text(self) -> str:
         return self.stderr.decode("utf-8", errors="replace")
 
+    def overrun_is_programs(self, *, own_limit: bool = False) -> str | None:
+        """Whose fault a run killed at our wall limit is: the reason it is the
+        program's own doing, or None when it is ours (the machine was too slow).
+
+        The rule, like isolate comparing CPU time with wall time, over every process
+        of the run's tree measured at the kill:
+
+        * a process stopped (state T or t: it sent itself SIGSTOP, or a tracer of its
+          own stopped it; we never stop a program) -> the program's;
+        * CPU time below ``WORKING_CPU_SHARE`` of one core over the wall time, and
+          less than ``STARVED_SHARE`` of it spent waiting for a CPU -> the program's:
+          it was waiting (sleeping, blocked), not working;
+        * waiting for a CPU for most of the time with little CPU (the machine was
+          overloaded by others) -> ours;
+        * working (CPU at or above the share) -> ours when the run is one that ends by
+          itself within our limit unless the machine is too slow (a check driver, a
+          test binary whose own ``-test.timeout`` fires first); the program's when our
+          limit is the program's own time limit (``own_limit``: a stdio case), where
+          working too long is what a time limit is for.
+
+        Not measured (the run was not killed at the wall limit, or /proc is missing):
+        None."""
+        if not self.timed_out or self.cpu_s is None:
+            return None
+        if self.stopped:
+            return "stopped itself (SIGSTOP)"
+        cpu, wall, waited = self.cpu_s, max(self.wall_s, 1e-9), self.runnable_s or 0.0
+        if cpu >= WORKING_CPU_SHARE * wall:
+            return f"used {cpu:.1f} s of CPU in {wall:.1f} s: it was working past its time limit" if own_limit else None
+        if waited >= STARVED_SHARE * wall:
+            return None
+        return f"used {cpu:.1f} s of CPU in {wall:.1f} s: it was waiting, not working"
+
+    def describe_overrun(self) -> str:
+        """What was measured at the kill, for a message that blames us."""
+        if self.cpu_s is None:
+            return "its CPU time could not be measured"
+        waited = f", {self.runnable_s:.1f} s waiting for a CPU" if self.runnable_s else ""
+        return f"it used {self.cpu_s:.1f} s of CPU in {self.wall_s:.1f} s{waited}"
+
     def describe_exit(self) -> str:
         if self.timed_out:
             return f"did not finish within {self.wall_s:.1f}s (killed)"
@@ -126,6 +186,133 @@ class ProcResult:
 
 
 _PRLIMIT = shutil.which("prlimit") if os.name == "posix" else None
+
+
+# -- signals ------------------------------------------------------------------------
+# Signals ignored by this process survive exec in every child, and a child inherits
+# the spawning thread's signal mask. Popen's restore_signals resets only SIGPIPE and
+# SIGXFSZ (which Python itself ignores), so a harness started with SIGINT ignored
+# (``sweep run &`` from dash) would start every program with SIGINT ignored. This
+# wrapper, put in front of a command only when needed, resets every catchable signal
+# to its default and clears the mask, then executes the command (same pid).
+_RESET_SIGNALS = (
+    "import os, signal, sys\n"
+    "for s in signal.valid_signals():\n"
+    "    try:\n"
+    "        signal.signal(s, signal.SIG_DFL)\n"
+    "    except (OSError, ValueError, RuntimeError):\n"
+    "        pass\n"
+    "signal.pthread_sigmask(signal.SIG_SETMASK, ())\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+_RESTORED_BY_POPEN = {getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, n)}
+
+
+def inherited_signals() -> tuple[set[int], set[int]]:
+    """(signals ignored by this process, signals blocked in this thread), leaving out
+    those ``Popen(restore_signals=True)`` resets anyway."""
+    if os.name != "posix":
+        return set(), set()
+    ignored = set()
+    for s in signal.valid_signals():
+        if s in _RESTORED_BY_POPEN:
+            continue
+        try:
+            if signal.getsignal(s) == signal.SIG_IGN:
+                ignored.add(int(s))
+        except (OSError, ValueError):
+            continue
+    blocked = {int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, ())}
+    return ignored, blocked
+
+
+def signal_reset_prefix() -> list[str]:
+    """What to put in front of a command so that it starts with default signal
+    dispositions and an empty mask: nothing when this process (and the calling
+    thread) has none to pass on, the usual case; else a small Python wrapper."""
+    ignored, blocked = inherited_signals()
+    if not ignored and not blocked:
+        return []
+    return [sys.executable, "-I", "-S", "-c", _RESET_SIGNALS]
+
+
+# -- whose fault an overrun is ----------------------------------------------------------
+@dataclass(frozen=True)
+class Usage:
+    """What a process tree did, measured at one moment (``measure_tree``)."""
+
+    cpu_s: float          # user + system time of its live processes and of the descendants they reaped
+    runnable_s: float     # time its live threads spent on a run queue waiting for a CPU
+    stopped: bool         # a thread was in state T (stopped) or t (stopped by a tracer)
+    processes: int
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(path: str) -> list[str] | None:
+    """The fields of a /proc stat file after the command name (state first)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read().decode("ascii", errors="replace")
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2:].split()
+
+
+def measure_tree(leader: int) -> Usage | None:
+    """CPU time, run-queue wait and stopped state of ``leader`` and every process
+    below it (by parent pid) or in its process group; None without /proc. Under
+    bwrap the tree holds the sandbox's whole PID namespace: nothing escapes it."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    parent: dict[int, int] = {}
+    fields: dict[int, list[str]] = {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        f = _stat_fields(f"/proc/{name}/stat")
+        if f is None or len(f) < 15:
+            continue
+        pid = int(name)
+        fields[pid] = f
+        parent[pid] = int(f[1])
+    if leader not in fields:
+        return None
+    members = {pid for pid, f in fields.items() if int(f[2]) == leader} | {leader}
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = list(members)
+    while todo:
+        for c in children.get(todo.pop(), ()):
+            if c not in members:
+                members.add(c)
+                todo.append(c)
+    ticks = 0
+    runnable_ns = 0
+    stopped = False
+    for pid in members:
+        f = fields[pid]
+        ticks += sum(int(x) for x in f[11:15])          # utime stime cutime cstime
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            tids = []
+        for tid in tids:
+            st = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
+            if st and st[0] in ("T", "t"):
+                stopped = True
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as sf:
+                    runnable_ns += int(sf.read().split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        if f[0] in ("T", "t"):
+            stopped = True
+    return Usage(ticks / _CLK_TCK, runnable_ns / 1e9, stopped, len(members))
 
 
 class Capture:
@@ -202,7 +389,7 @@ class Process:
         self.limits = limits
         self._target = target
         self._wrapper_status = wrapper_status
-        full = list(self.argv)
+        full = [*signal_reset_prefix(), *self.argv]
         preexec = None
         if _PRLIMIT:
             full = [_PRLIMIT, *limits.prlimit_args(), "--", *full]
@@ -224,6 +411,7 @@ class Process:
         self.pid = self._popen.pid
         self.output_limited = False
         self.timed_out = False
+        self.usage: Usage | None = None      # measured by ``expire``
         self._returncode: int | None = None
         assert self._popen.stdout is not None and self._popen.stderr is not None   # both are PIPE
         self._out = Capture(self._popen.stdout, limits.output_bytes, self._overflow)
@@ -319,6 +507,15 @@ class Process:
             except ProcessLookupError:
                 pass
 
+    def expire(self) -> None:
+        """Our wall limit passed: measure what the child's process tree did (CPU
+        time, run-queue wait, stopped processes), then kill it. The result carries
+        the measurement (``ProcResult.overrun_is_programs``)."""
+        if self._returncode is None and self.usage is None:
+            self.usage = measure_tree(self.pid)
+        self.timed_out = True
+        self.kill_group()
+
     def kill_group(self) -> None:
         try:
             os.killpg(self.pid, signal.SIGKILL)
@@ -362,6 +559,9 @@ class Process:
             output_limited=self.output_limited,
             stdout_bytes=self._out.total,
             stderr_bytes=self._err.total,
+            cpu_s=None if self.usage is None else round(self.usage.cpu_s, 3),
+            runnable_s=None if self.usage is None else round(self.usage.runnable_s, 3),
+            stopped=self.usage is not None and self.usage.stopped,
         )
 
     def __enter__(self) -> Process:
@@ -407,8 +607,7 @@ def run(
     with spawn(argv, env=env, cwd=cwd, limits=limits, stdin=stdin, pass_fds=pass_fds,
                wrapper_status=wrapper_status) as p:
         if p.wait(limits.wall_s) is None:
-            p.timed_out = True
-            p.kill_group()
+            p.expire()
         return p.result()
 
 

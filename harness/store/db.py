@@ -328,6 +328,8 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as e:
             self.close()
+            if _disk_full(e, self.path):
+                raise _full(self.path, e) from e
             raise StoreError(f"results database {self.path} is unusable: {_one_line(e)}",
                              hint="nothing was written to it; is it a sweep results directory? restore it from a "
                                   "backup, or move it away and pick another --out") from e
@@ -403,6 +405,8 @@ class Store:
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as e:
                 self._rollback()
+                if _disk_full(e, self.path):
+                    raise _full(self.path, e) from e
                 raise StoreError(f"writing to {self.path} failed: {e}",
                                  hint="check disk space and permissions of the results directory") from e
             except BaseException:
@@ -571,11 +575,18 @@ class Store:
             return int(cur.lastrowid)  # type: ignore[arg-type]
 
     # -- grades -----------------------------------------------------------------
-    def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None) -> int:
+    def save_grade(self, attempt_id: int, grade: Grade, *, go_version: str | None, retry: bool = False) -> int:
+        """Store a grade; a second grade of one answer by one grader is refused (the
+        first is kept), except ``retry``: the retry of a stored grading error (no grade
+        of the model: ours) takes its place, and carries the first error in its
+        details (``harness.grade.regrade.retry_grade``)."""
         with self._tx() as db:
-            old = db.execute("SELECT id FROM grades WHERE attempt_id=? AND grader_hash=?",
+            old = db.execute("SELECT id, outcome FROM grades WHERE attempt_id=? AND grader_hash=?",
                              (attempt_id, grade.grader_hash)).fetchone()
-            if old is not None:
+            if old is not None and retry and old["outcome"] == "grading_error":
+                db.execute("DELETE FROM checks WHERE grade_id=?", (old["id"],))
+                db.execute("DELETE FROM grades WHERE id=?", (old["id"],))
+            elif old is not None:
                 # Same answer, same grader: the grade is already stored. Keep the first.
                 return int(old["id"])
             cur = db.execute(
@@ -592,6 +603,27 @@ class Store:
                  for i, c in enumerate(grade.checks)],
             )
             return gid
+
+
+def _disk_full(e: sqlite3.Error, path: Path) -> bool:
+    """SQLITE_FULL; or an I/O error (what a WAL database on a full disk often gets)
+    while the disk holding ``path`` has less than 1 MiB free."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "disk is full" in str(e):
+        return True
+    if code is None or code & 0xFF != sqlite3.SQLITE_IOERR:
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1024 * 1024
+
+
+def _full(path: Path, e: sqlite3.Error) -> StoreError:
+    return StoreError(f"writing to {path} failed: the disk is full ({_one_line(e)})",
+                      hint="free some space on the results directory's disk and rerun the same command: "
+                           "what was stored before is kept")
 
 
 def _one_line(e: object) -> str:

@@ -51,8 +51,13 @@ def acquire(directory: Path) -> Path:
             raise DirectoryInUse(f"results directory {key} is in use by another exam-sweep process ({holder})",
                              hint="wait for it to finish, or write to another --out directory; "
                                   "`sweep report` can read it meanwhile") from e
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:      # a full disk (ENOSPC), a quota: the lock is no use without its pid
+            os.close(fd)
+            raise StoreError(f"cannot write the lock file {path}: {e.strerror}",
+                             hint="free some space on the results directory's disk, or pick another --out") from e
         _held[key] = [fd, 1]
         return key
 

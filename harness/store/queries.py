@@ -324,6 +324,18 @@ def parsed_answer(db: Reader, request_id: int) -> tuple[str, str | None] | None:
     return stored_answer(rows[0]["url"], rows[0]["request_json"], bytes(rows[0]["response_raw"]))
 
 
+def attempts_with_grading_error(db: Reader, grader_hashes: Mapping[tuple[str, int], str]) -> list[AttemptRow]:
+    """Attempts whose grade by the given grader of their exam version is a grading
+    error (ours, not the model's: ``sweep regrade`` grades them again)."""
+    rows = db.query(f"WITH {_CURRENT} SELECT a.*, {_REQUEST_COLS} FROM attempts a"
+                    " JOIN cur ON cur.exam = a.exam AND cur.exam_version = a.exam_version"
+                    f" {_WITH_REQUEST}"
+                    " WHERE EXISTS (SELECT 1 FROM grades g WHERE g.attempt_id = a.id"
+                    "   AND g.grader_hash = cur.grader_hash AND g.outcome = 'grading_error')"
+                    " ORDER BY a.id", (_current_param(grader_hashes),))
+    return [_attempt_row(r) for r in rows]
+
+
 def grade_of(db: Reader, attempt_id: int, grader_hash: str) -> Grade | None:
     """The grade of an attempt by one grader, with its checks."""
     rows = db.query("SELECT * FROM grades WHERE attempt_id=? AND grader_hash=?", (attempt_id, grader_hash))

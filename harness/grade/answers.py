@@ -27,7 +27,8 @@ from harness.grade.gotest import test_package
 from harness.results import CheckResult, Grade, Outcome
 from harness.runtime.gotool import Toolchain
 
-__all__ = ["GEN_OK", "Answer", "Classification", "classify", "extract_answer", "grade_answer", "task_package"]
+__all__ = ["GEN_OK", "Answer", "Classification", "classify", "extract_answer", "extraction_record", "grade_answer",
+           "task_package"]
 
 GEN_OK = "ok"   # the generation outcome of an answer with Go code that was not cut off
 
@@ -57,13 +58,19 @@ class Classification:
 
     def record(self) -> dict[str, object]:
         """The extraction as stored in a grade's details (``details["extraction"]``)."""
-        out: dict[str, object] = {"method": self.method, "note": self.note, "code": self.code}
-        ex = self.extraction
-        if ex is not None:
-            out.update(taken=list(ex.taken), dropped=list(ex.dropped), refused=list(ex.refused))
-        if self.files:
-            out["files"] = dict(self.files)
-        return out
+        if self.extraction is None:
+            return {"method": self.method, "note": self.note, "code": self.code}
+        return {**extraction_record(self.extraction), "method": self.method, "note": self.note, "code": self.code}
+
+
+def extraction_record(ex: Extraction) -> dict[str, object]:
+    """An extraction as stored in a grade's details: method, note, code, the blocks
+    taken and dropped, the file names refused, and the files when there are several."""
+    out: dict[str, object] = {"method": ex.method, "note": ex.note, "code": ex.code, "taken": list(ex.taken),
+                              "dropped": list(ex.dropped), "refused": list(ex.refused)}
+    if ex.files:
+        out["files"] = dict(ex.files)
+    return out
 
 
 def task_package(exam: Exam, task: Task) -> str:

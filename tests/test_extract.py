@@ -554,3 +554,9 @@ def test_refused_names_are_reported() -> None:
     got = extract_go(fence("// file: cmd/x/main.go\n" + PROG) + fence("// file: buf-fer.go\npackage main\n"))
     assert got.files == {} and got.code == "// file: cmd/x/main.go\n" + PROG
     assert [r.split(":", 1)[0] for r in got.refused] == ["'cmd/x/main.go' (block 1)", "'buf-fer.go' (block 2)"]
+
+
+def test_a_path_header_of_a_one_file_answer_is_no_refusal() -> None:
+    got = extract_go(fence("// file: cmd/app/main.go\n" + PROG) + fence(SNIPPET))
+    assert got.code == "// file: cmd/app/main.go\n" + PROG and got.refused == () and "refused" not in got.note
+    assert got.taken == ("block 1 (go, cmd/app/main.go)",)

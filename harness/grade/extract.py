@@ -52,7 +52,9 @@ the exam's test package for a ``gotest`` exam (``harness.grade.answers`` passes 
    File names are untrusted: a name is accepted only as ``[A-Za-z0-9][A-Za-z0-9_]*.go``
    (no path, no ``_test.go``, not ``_``-led, which Go ignores), at most
    ``MAX_FILES`` files and ``MAX_BYTES`` in all; a block whose name is refused
-   counts as unnamed, and each refusal is reported.
+   counts as unnamed. Refusals are reported when the answer names files (the graded
+   block and another block of the package carry names); a lone ``cmd/app/main.go``
+   header of a one-file answer is no file list.
 8. Bare code: the last line outside fences that is exactly ``package <pkg>`` starts
    the code, which ends at the last line that is a ``}`` at column 0 before the next
    fence (or the end). Filename and marker lines (``// main.go``, ``#START main.go#``)
@@ -125,6 +127,7 @@ _COMMENT_HEADER = re.compile(
 _PROSE_HEADER = re.compile(rf"^(.*?)[*_`]*({_PATH})[*_`]*\s*(:?)[*_`\s]*$", re.IGNORECASE)
 _PROSE_LEAD = re.compile(r"^\s*(?:\d+[.)]\s*)?[#>*_`\s-]*(?:(?:file|filename|file name|path)\s*:?\s*)?[*_`\s]*$",
                          re.IGNORECASE)
+_HEADER_MAX = 200          # a line naming a file is short (and the header patterns need not scan long ones)
 _GOOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*\.go$")
 
 
@@ -160,6 +163,7 @@ class _Cand:
     test: bool
     name: str | None        # the accepted file name
     named: str | None       # the file name as written (accepted or not)
+    refusal: str | None     # why that name was refused
 
     def describe(self) -> str:
         what = ", ".join(x for x in (self.block.label or "unlabelled", self.named) if x)
@@ -265,7 +269,7 @@ def _file_name(b: _Block) -> str | None:
         text = line.strip()
         if not text:
             continue
-        m = _COMMENT_HEADER.match(text)
+        m = _COMMENT_HEADER.match(text) if len(text) <= _HEADER_MAX else None
         if m:
             return m.group(1)
         if _MARKER.match(text):
@@ -276,7 +280,7 @@ def _file_name(b: _Block) -> str | None:
         if text.startswith("//"):
             continue
         break
-    m = _PROSE_HEADER.match(b.prose)
+    m = _PROSE_HEADER.match(b.prose) if len(b.prose) <= _HEADER_MAX else None
     if m is None:
         return None
     lead = m.group(1)
@@ -297,20 +301,14 @@ def _refusal(name: str) -> str | None:
     return None
 
 
-def _candidate(b: _Block, refused: list[str]) -> _Cand:
+def _candidate(b: _Block) -> _Cand:
     code = _code_only(b.body)
     m = _PACKAGE_CLAUSE.search(code)
     named = _file_name(b)
     test = bool(named and named.lower().endswith("_test.go")) or bool(
         _TESTING.search(code) and _TEST_FUNC.search(code))
-    name = named
-    if named is not None:
-        why = _refusal(named)
-        if why is not None:
-            name = None
-            if not test:
-                refused.append(f"{named!r} (block {b.n}): {why}")
-    return _Cand(b, m.group(1) if m else None, test, name, named)
+    why = _refusal(named) if named is not None else None
+    return _Cand(b, m.group(1) if m else None, test, None if why else named, named, why)
 
 
 def _last_complete(cands: list[_Cand]) -> _Cand:
@@ -357,8 +355,9 @@ def _why_dropped(c: _Cand, package: str, taken: list[_Cand], multi: bool) -> str
         if c.name is None:
             return "no file name, while the answer's other files are named"
         if any(t.name == c.name for t in taken):
-            return f"an earlier version of {c.name}" if c.block.n < next(
-                t.block.n for t in taken if t.name == c.name) else f"a later, incomplete version of {c.name}"
+            if c.block.n < next(t.block.n for t in taken if t.name == c.name):
+                return f"an earlier version of {c.name}"
+            return f"a later version of {c.name}, {'incomplete' if not c.block.closed else 'without func main'}"
         return f"{c.name}: more than {MAX_FILES} files or {MAX_BYTES // 1024} KiB"
     primary = taken[0]
     if not c.block.closed and primary.block.closed:
@@ -369,8 +368,12 @@ def _why_dropped(c: _Cand, package: str, taken: list[_Cand], multi: bool) -> str
 
 
 def _assemble(cands: list[_Cand], primary: _Cand, package: str, refused: list[str]) -> list[_Cand]:
-    """Rule 7: the files of a multi-file answer, or just the primary block."""
-    own = [c for c in cands if c.package == package and not c.test and c.name is not None]
+    """Rule 7: the files of a multi-file answer, or just the primary block. Refused
+    names are reported when the answer names files: the primary block and one more."""
+    own = [c for c in cands if c.package == package and not c.test]
+    if primary.named is not None and len({c.named for c in own if c.named is not None}) >= 2:
+        refused += [f"{c.named!r} (block {c.block.n}): {c.refusal}" for c in own if c.refusal]
+    own = [c for c in own if c.name is not None]
     names = list(dict.fromkeys(c.name for c in own if c.name is not None))
     if primary.name is None or len(names) < 2:
         return [primary]
@@ -436,10 +439,9 @@ def extract_go(text: str, package: str = "main") -> Extraction:
     fallback = not go_blocks
     refused: list[str] = []
     if fallback:
-        cands = [_candidate(b, refused) for b in blocks]
-        cands = [c for c in cands if c.package is not None]
+        cands = [c for c in map(_candidate, blocks) if c.package is not None]
     else:
-        cands = [_candidate(b, refused) for b in go_blocks]
+        cands = [_candidate(b) for b in go_blocks]
 
     primary, why = _primary(cands, package)
     if primary is None:

@@ -517,6 +517,9 @@ def grade(file: Path, exam_id: str, task_id: str, as_json: bool) -> None:
         for c in g.checks:
             mark = {"pass": "PASS", "fail": "FAIL", "not_run": "SKIP", "error": "ERR "}[c.status.value]
             click.echo(f"  {mark} {c.name:<24} {c.points:g}/{c.max_points:g}  {c.detail}")
+        extraction = g.details.get("extraction")
+        if isinstance(extraction, dict):
+            click.echo(f"  graded code: {extraction.get('note')}")
         log = str(g.details.get("build_log") or g.details.get("test_build_log") or "").strip()
         if log:
             what = "the build" if "build_log" in g.details else "the build of the exam's tests"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,19 +171,20 @@ def grade_file(file: Path | str, exam: str, task: str, *, progress: ProgressFn |
     """Grade one file: a ``.go`` program as is, any other file as a whole model
     answer (its Go code extracted first, as for a real answer)."""
     from harness.exams.exam import find_exam
-    from harness.grade.extract import extract_go
+    from harness.grade.answers import extract_answer, extraction_record
     from harness.grade.grading import grade_source
 
     path = Path(file)
     ex = find_exam(exam)
     t = ex.task(task)
     text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix != ".go":
-        found = extract_go(text)
-        if found.code is None:
-            raise ConfigError(f"{path} contains no Go code ({found.note})")
-        text = found.code
-    return FileGrade(ex, t, grade_source(ex, t, text, toolchain([ex], progress=progress)))
+    if path.suffix == ".go":
+        return FileGrade(ex, t, grade_source(ex, t, text, toolchain([ex], progress=progress)))
+    found = extract_answer(ex, t, text)
+    if found.code is None:
+        raise ConfigError(f"{path} contains no Go code ({found.note})")
+    g = grade_source(ex, t, found.files or found.code, toolchain([ex], progress=progress))
+    return FileGrade(ex, t, replace(g, details={**g.details, "extraction": extraction_record(found)}))
 
 
 def list_models(endpoint: str, *, api_key: str | None = None, timeout_s: float = 30) -> list[str]:

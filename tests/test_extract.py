@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from harness.grade.extract import Extraction, extract_go, strip_thinking
+from harness.grade.extract import MAX_FILES, Extraction, extract_go, join_files, strip_thinking
 
 PROG = """package main
 
@@ -252,9 +252,10 @@ def test_case_ids_unique_and_enough() -> None:
         (fence("x\n", "bash") + fence("y\n", "text"), "only bash, text blocks"),
         (fence("go run .\n"), "code blocks contain no 'package' or 'func'"),
         (fence(SNIPPET) + fence(PROG) + fence(PROG2, "golang"),
-         "picked block 3 of 3 (golang): package main and func main"),
-        (fence(PROG, ""), "picked the only block (unlabelled): package main and func main"),
-        ("```go\n" + PROG, "picked the only block (go): package main and func main; closing fence missing"),
+         "took block 3 of 3 (golang): the last complete block of package main with func main; "
+         "dropped block 1 (go): no package clause (a snippet); block 2 (go): an earlier block of package main"),
+        (fence(PROG, ""), "took the only block (unlabelled): package main with func main"),
+        ("```go\n" + PROG, "took the only block (go): package main with func main; closing fence missing"),
     ],
 )
 def test_notes(answer: str, note: str) -> None:
@@ -319,7 +320,7 @@ def test_marker_lines_are_kept_in_the_middle() -> None:
 
 def test_marker_note_names_the_dropped_lines() -> None:
     got = extract_go(fence("#START main.go#\n" + PROG + "#END main.go#\n"))
-    assert got.note == ("picked the only block (go): package main and func main; "
+    assert got.note == ("took the only block (go, main.go): package main with func main; "
                         "dropped marker line(s) '#START main.go#', '#END main.go#'")
 
 
@@ -381,3 +382,181 @@ def test_bare_and_wrapped_agree(seed: int) -> None:
     wrapped = f"<think>{fence(_random_program(rng))}</think>" + fence(code)
     assert extract_go(wrapped).code == code
     assert extract_go(fence(code)[:-4]).code == code  # closing fence lost
+
+
+# --- which block is graded: one rule for programs and packages (rules 5-7, 9) ---------
+
+# A package answer (a gotest exam's task): a long buggy draft, then a shorter fix.
+PKG_DRAFT = """package copier
+
+import "sync"
+
+// Copier copies (draft: the counter races).
+type Copier struct {
+\tn int
+}
+
+func New() *Copier { return &Copier{} }
+
+func (c *Copier) Run(ids []int) int {
+\tvar wg sync.WaitGroup
+\tfor range ids {
+\t\twg.Add(1)
+\t\tgo func() { defer wg.Done(); c.n++ }()
+\t}
+\twg.Wait()
+\treturn c.n
+}
+"""
+
+PKG_FIX = """package copier
+
+type Copier struct{}
+
+func New() *Copier { return &Copier{} }
+
+func (c *Copier) Run(ids []int) int { return len(ids) }
+"""
+
+PKG_TYPES = "package copier\n\ntype Copier struct{ n int }\n"
+PKG_FUNCS = "package copier\n\nfunc New() *Copier { return &Copier{} }\n"
+PKG_TEST = 'package copier\n\nimport "testing"\n\nfunc TestRun(t *testing.T) {}\n'
+
+BUFFER = "// file: buffer.go\npackage main\n\ntype buffer struct{ items []string }\n"
+FLUSH = "// file: flush.go\npackage main\n\nfunc (b *buffer) flush() { b.items = nil }\n"
+MAIN = "// file: main.go\npackage main\n\nfunc main() {\n\tb := &buffer{}\n\tb.flush()\n}\n"
+
+
+def _files(*pairs: tuple[str, str]) -> dict[str, str]:
+    return dict(pairs)
+
+
+# (id, answer, package, code, files, substrings of the note)
+CHOICE: list[tuple[str, str, str, str | None, dict[str, str], tuple[str, ...]]] = [
+    ("package-buggy-draft-then-shorter-fix",
+     "First try:\n" + fence(PKG_DRAFT) + "That races; fixed:\n" + fence(PKG_FIX),
+     "copier", PKG_FIX, {}, ("took block 2 of 2 (go): the last complete block of package copier",
+                             "dropped block 1 (go): an earlier block of package copier")),
+    ("program-long-draft-then-shorter-fix",
+     fence(PROG2) + "Simpler:\n" + fence(PROG),
+     "main", PROG, {}, ("took block 2 of 2", "block 1 (go): an earlier block of package main")),
+    ("two-unnamed-fences-of-one-package",
+     "Types:\n" + fence(PKG_TYPES) + "Functions:\n" + fence(PKG_FUNCS),
+     "copier", PKG_FUNCS, {}, ("dropped block 1 (go): an earlier block of package copier",)),
+    ("package-then-test-file-in-second-fence",
+     fence(PKG_FIX) + "And a test:\n" + fence(PKG_TEST),
+     "copier", PKG_FIX, {}, ("took block 1 of 2", "block 2 (go): a test file: answers may not bring tests")),
+    ("test-file-named-by-prose-before-the-package",
+     "**copier_test.go**\n" + fence('package copier\n\nfunc helper() {}\n') + "**copier.go**\n" + fence(PKG_FIX),
+     "copier", PKG_FIX, {}, ("block 1 (go, copier_test.go): a test file",)),
+    ("package-golang-fence",
+     "Here:\n" + fence(PKG_FIX, "golang"),
+     "copier", PKG_FIX, {}, ("took the only block (golang): package copier",)),
+    ("package-windows-line-endings",
+     ("Answer:\n" + fence(PKG_DRAFT) + fence(PKG_FIX)).replace("\n", "\r\n"),
+     "copier", PKG_FIX, {}, ("took block 2 of 2",)),
+    ("byte-order-mark-before-the-fence",
+     "\ufeff" + fence(PKG_FIX),
+     "copier", PKG_FIX, {}, ("took the only block (go)",)),
+    ("byte-order-mark-after-prose-and-in-the-code",
+     "Here is the program:\n\ufeff```go\n\ufeff" + PROG + "```\n",
+     "main", PROG, {}, ("took the only block (go)",)),
+    ("byte-order-mark-before-bare-code",
+     "\ufeff" + PKG_FIX,
+     "copier", PKG_FIX, {}, ("bare code from 'package copier'",)),
+    ("three-files-with-file-headers",
+     "The program in three files.\n\n" + fence(BUFFER) + "\n" + fence(FLUSH) + "\n" + fence(MAIN),
+     "main", None, _files(("buffer.go", BUFFER), ("flush.go", FLUSH), ("main.go", MAIN)),
+     ("took block 1 (go, buffer.go), block 2 (go, flush.go), block 3 (go, main.go) of 3 blocks: 3 files",)),
+    ("three-files-named-by-prose-and-info-strings-crlf",
+     ("**buffer.go**\n" + fence(BUFFER.split("\n", 1)[1]) + "Create `flush.go`:\n"
+      + fence(FLUSH.split("\n", 1)[1]) + fence(MAIN.split("\n", 1)[1], "go title=main.go")).replace("\n", "\r\n"),
+     "main", None, _files(("buffer.go", BUFFER.split("\n", 1)[1]), ("flush.go", FLUSH.split("\n", 1)[1]),
+                          ("main.go", MAIN.split("\n", 1)[1])), ("3 files of package main",)),
+    ("files-with-an-earlier-version-and-an-unnamed-block",
+     fence(BUFFER.replace("items", "old")) + fence(MAIN) + fence("package main\n\nfunc helper() {}\n") + fence(BUFFER),
+     "main", None, _files(("buffer.go", BUFFER), ("main.go", MAIN)),
+     ("block 1 (go, buffer.go): an earlier version of buffer.go",
+      "block 3 (go): no file name, while the answer's other files are named")),
+    ("files-then-one-unnamed-whole-program",
+     fence(BUFFER) + fence(MAIN) + "All in one file:\n" + fence(PROG),
+     "main", PROG, {}, ("took block 3 of 3 (go): the last complete block of package main with func main",
+                        "block 1 (go, buffer.go): has no func main", "block 2 (go, main.go): an earlier block")),
+    ("files-with-a-test-file",
+     fence(BUFFER) + fence(MAIN) + fence("// file: main_test.go\n" + PKG_TEST.replace("copier", "main")),
+     "main", None, _files(("buffer.go", BUFFER), ("main.go", MAIN)),
+     ("block 3 (go, main_test.go): a test file",)),
+    ("one-named-file-is-one-file",
+     fence(MAIN.replace("b := &buffer{}\n\tb.flush()", "println(1)")),
+     "main", MAIN.replace("b := &buffer{}\n\tb.flush()", "println(1)"), {}, ("took the only block (go, main.go)",)),
+    ("refused-file-names-count-as-unnamed",
+     fence("// file: ../buffer.go\n" + BUFFER.split("\n", 1)[1]) + fence("// file: _flush.go\n" + FLUSH.split("\n", 1)[1])
+     + fence(MAIN),
+     "main", MAIN, {}, ("refused file name(s) '../buffer.go' (block 1): a path",
+                        "'_flush.go' (block 2): Go ignores files whose name starts with '_'")),
+    ("package-answer-of-the-wrong-package",
+     fence(PROG),
+     "copier", PROG, {}, ("no block of package copier; the last complete one declares package main",)),
+    ("package-answer-prefers-its-package-over-main",
+     fence(PKG_FIX) + "Usage:\n" + fence(PROG),
+     "copier", PKG_FIX, {}, ("block 2 (go): declares package main, not copier",)),
+    ("complete-block-preferred-over-a-cut-off-rewrite",
+     fence(PKG_FIX) + "Let me rewrite it:\n```go\npackage copier\n\ntype Copier struct {\n",
+     "copier", PKG_FIX, {}, ("block 2 (go): incomplete (no closing fence)",)),
+    ("only-a-test-file-is-graded-as-written",
+     fence(PKG_TEST),
+     "copier", PKG_TEST, {}, ("only test files of package copier",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "package", "code", "files", "notes"),
+    [case[1:] for case in CHOICE],
+    ids=[case[0] for case in CHOICE],
+)
+def test_which_block_is_graded(answer: str, package: str, code: str | None, files: dict[str, str],
+                               notes: tuple[str, ...]) -> None:
+    got = extract_go(answer, package)
+    assert got.files == files
+    if files:
+        assert got.code == join_files(files)
+        assert len(got.taken) == len(files)
+    else:
+        assert got.code == code
+        assert len(got.taken) == 1
+    for part in notes:
+        assert part in got.note
+    assert len(got.dropped) == got.blocks - len(got.taken) or got.method == "bare"
+    assert got.method == ("bare" if "bare code" in " ".join(notes) else "fence")
+
+
+def test_choice_ids_unique() -> None:
+    ids = [case[0] for case in CHOICE] + [case[0] for case in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_joined_files_name_each_file() -> None:
+    got = extract_go(fence(BUFFER) + fence(MAIN))
+    assert got.code is not None and got.code.count("// file: ") == 4   # the join's line and each file's own
+    assert got.code.startswith("// file: buffer.go\n// file: buffer.go\npackage main\n")
+
+
+def test_file_count_and_size_are_bounded() -> None:
+    many = "".join(fence(f"// file: f{i}.go\npackage main\n\nvar v{i} = {i}\n") for i in range(MAX_FILES + 3))
+    got = extract_go(many + fence("// file: main.go\npackage main\n\nfunc main() {}\n"))
+    assert len(got.files) == MAX_FILES
+    assert "main.go" in got.files      # the primary file is always kept, the others while the bounds allow
+    assert sorted(got.files) == sorted(["main.go"] + [f"f{i}.go" for i in range(MAX_FILES - 1)])
+    assert sum("more than 16 files" in r for r in got.refused) == 4
+
+
+def test_refused_names_are_reported() -> None:
+    got = extract_go(fence("// file: cmd/x/main.go\n" + PROG) + fence("// file: buf-fer.go\npackage main\n"))
+    assert got.files == {} and got.code == "// file: cmd/x/main.go\n" + PROG
+    assert [r.split(":", 1)[0] for r in got.refused] == ["'cmd/x/main.go' (block 1)", "'buf-fer.go' (block 2)"]
+
+
+def test_a_path_header_of_a_one_file_answer_is_no_refusal() -> None:
+    got = extract_go(fence("// file: cmd/app/main.go\n" + PROG) + fence(SNIPPET))
+    assert got.code == "// file: cmd/app/main.go\n" + PROG and got.refused == () and "refused" not in got.note
+    assert got.taken == ("block 1 (go, cmd/app/main.go)",)

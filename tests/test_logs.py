@@ -170,3 +170,29 @@ def test_code_the_grader_extracted_again_is_shown(tmp_path, toolchain):
     assert text.index("graded code") < text.index('    func main() { fmt.Println("hello, world") }',
                                                    text.index("graded code"))
     assert json.loads(json.dumps(e.to_json()))["graded_extraction"]["code"] == HELLO_GO
+
+
+def test_an_answer_in_several_files_is_shown_file_by_file(tmp_path, toolchain):
+    """An answer whose blocks name their files is built as those files; the log
+    shows each under its name, and what the extraction dropped."""
+    from harness.grade.regrade import regrade_store
+    from harness.results import CellKey
+
+    exam = make_tiny_exam(tmp_path / "exams")
+    msg = 'package main\n\nconst msg = "hello, world"\n'
+    main = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(msg) }\n'
+    content = ("**msg.go**\n```go\n" + msg + "```\n**main.go**\n```go\n" + main + "```\n"
+               "```go\n// file: main_test.go\npackage main\n\nimport \"testing\"\n\nfunc TestX(t *testing.T) {}\n```\n")
+    st = Store(tmp_path / "out")
+    run = st.start_run(command="t", config={}, tool_version="t", go_version=None, go_source=None, host={})
+    st.save_attempt(run, CellKey("m", "tiny", 1, "hello", 1), sampling={}, request_id=None, gen_outcome="ok",
+                    finish_reason="stop", content=content, extracted_code=main, extraction_method="fence")
+    assert regrade_store(st, toolchain, exams={("tiny", 1): exam}) == 1
+    [e] = logs.read(st)
+    st.close()
+    assert e.outcome == "ran" and e.points == 3, e.explanation
+    assert e.graded_extraction is not None and e.graded_extraction["files"] == {"msg.go": msg, "main.go": main}
+    text = logs.render(e)
+    assert "graded files (2), extracted by the grader (fence; took block 1 (go, msg.go), block 2 (go, main.go)" in text
+    assert "block 3 (go, main_test.go): a test file" in text
+    assert text.index("  -- msg.go\n    package main\n") < text.index("  -- main.go\n    package main\n")

@@ -16,7 +16,7 @@ the fixed denominator never depends on running exam code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -38,8 +38,13 @@ class GradingRun:
     names: list[tuple[str, float]]      # the declared checks (fixed denominator)
     box: sandbox.Sandbox
     group: sandbox.Group                # every process of the grading joins it
-    source: str                         # the answer's Go source, as built
+    source: str                         # the answer's Go source: its one file, or all files joined
+                                        # (harness.grade.extract.join_files), for graders that read text
     toolchain: Toolchain                # the toolchain that built it (a grader may build more)
+    # The answer's files as built: file name -> source. One file is {"main.go": src} for a
+    # program, {"answer.go": src} for a gotest package; an answer the extraction assembled
+    # from several named files has their names (checked there: no path, no _test.go).
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def binary(self) -> Path:

@@ -18,19 +18,21 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.errors import ExamError, GradingError
 from harness.exams.exam import Exam, Task
 from harness.grade.checks import ChecksGrader
-from harness.grade.gotest import GotestGrader
+from harness.grade.extract import join_files
+from harness.grade.gotest import ANSWER_FILE, GotestGrader
 from harness.grade.graders import AnswerBuildFailed, Grader, GradingRun
 from harness.grade.stdio import StdioGrader, normalize_output
 from harness.results import CheckResult, CheckStatus, Grade, Outcome, total
 from harness.runtime import proc, sandbox
 from harness.runtime.gotool import BuildResult, BuildStatus, Toolchain, explain_build
 
-__all__ = ["GRADERS", "check_names", "grade_source", "grader_for", "normalize_output", "printable"]
+__all__ = ["GRADERS", "answer_files", "check_names", "grade_source", "grader_for", "normalize_output", "printable"]
 
 GRADERS: dict[str, Grader] = {g.kind: g for g in (StdioGrader(), ChecksGrader(), GotestGrader())}
 
@@ -44,22 +46,31 @@ def check_names(exam: Exam, task: Task) -> list[tuple[str, float]]:
     return task.declared_checks(exam.manifest.grader)
 
 
+def answer_files(exam: Exam, source: str | Mapping[str, str]) -> dict[str, str]:
+    """The files to build: a mapping as given (the files of one package, named by the
+    extraction), one source as ``answer.go`` for a gotest exam, else ``main.go``."""
+    if isinstance(source, str):
+        return {ANSWER_FILE if exam.manifest.grader == "gotest" else "main.go": source}
+    return dict(source)
+
+
 def grade_source(
     exam: Exam,
     task: Task,
-    source: str,
+    source: str | Mapping[str, str],
     toolchain: Toolchain,
     *,
     scratch_parent: Path | None = None,
 ) -> Grade:
-    """Build and score ``source``; returns a Grade (a grading_error Grade when our
-    own infrastructure failed). Leaves nothing behind in ``scratch_parent``."""
+    """Build and score ``source`` (one file, or file name -> source for an answer in
+    several files); returns a Grade (a grading_error Grade when our own
+    infrastructure failed). Leaves nothing behind in ``scratch_parent``."""
     started = time.monotonic()
     names = check_names(exam, task)
     workdir = Path(tempfile.mkdtemp(prefix=sandbox.scratch_prefix(exam.id, task.id), dir=scratch_parent))
     os.chmod(workdir, 0o711)   # the unprivileged uids (as root) walk to their files; nobody lists it
     try:
-        grade = _grade_in(exam, task, source, toolchain, workdir, names)
+        grade = _grade_in(exam, task, answer_files(exam, source), toolchain, workdir, names)
     except ExamError:
         raise
     except GradingError as e:
@@ -111,7 +122,7 @@ def _grader_build_failed(names: list[tuple[str, float]], task: Task, e: AnswerBu
 def _grade_in(
     exam: Exam,
     task: Task,
-    source: str,
+    source: dict[str, str],
     toolchain: Toolchain,
     workdir: Path,
     names: list[tuple[str, float]],
@@ -211,9 +222,9 @@ def _run_phase(
     names: list[tuple[str, float]],
     box: sandbox.Sandbox,
     group: sandbox.Group,
-    source: str,
+    files: dict[str, str],
     toolchain: Toolchain,
 ) -> Grade:
-    run = GradingRun(exam, task, build, race_build, workdir, names, box, group, source, toolchain)
+    run = GradingRun(exam, task, build, race_build, workdir, names, box, group, join_files(files), toolchain, files)
     checks, notes = grader_for(exam).score(run)
     return _ran(checks, {"build_s": round(build.wall_s, 3), **notes})

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.exams.exam import Exam, Task
+from harness.grade.answers import extract_answer
 from harness.grade.extract import extract_go
 from harness.grade.grading import grade_source
 from harness.results import Grade
@@ -69,12 +70,23 @@ def expectations(exam: Exam, task: Task) -> list[Expectation]:
 
 def source_of(exam: Exam, rel: str) -> str:
     """A .go file is used as is; any other file is a full model answer and goes
-    through code extraction, as a real answer would."""
+    through code extraction, as a real answer would (several files: joined)."""
     text = exam.read(rel)
     if rel.endswith(".go"):
         return text
     code = extract_go(text).code
     return code if code is not None else ""
+
+
+def graded_source(exam: Exam, task: Task, rel: str) -> str | dict[str, str]:
+    """What grading builds of ``rel``: a .go file as is; any other file is a full
+    model answer, extracted for ``task`` (its package) as a real answer is: one
+    file, or the files it names."""
+    text = exam.read(rel)
+    if rel.endswith(".go"):
+        return text
+    found = extract_answer(exam, task, text)
+    return found.files or (found.code if found.code is not None else "")
 
 
 def validate_exam(
@@ -88,7 +100,7 @@ def validate_exam(
 
     def one(job: tuple[Task, Expectation]) -> Verdict:
         task, e = job
-        v = Verdict(e, grade_source(exam, task, source_of(exam, e.file), toolchain))
+        v = Verdict(e, grade_source(exam, task, graded_source(exam, task, e.file), toolchain))
         if on_verdict:
             on_verdict(v)
         return v

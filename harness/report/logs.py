@@ -52,7 +52,9 @@ class LogEntry:
     grade_current: bool | None            # None when the current grader is unknown
     failing_checks: tuple[dict[str, Any], ...]
     # What the shown grade built, extracted again from the answer at grading time
-    # ({"method", "note", "code"}); None for grades stored before grading extracted.
+    # ({"method", "note", "code"}, and since the extraction names its blocks "taken",
+    # "dropped", "refused", and "files" for an answer in several files); None for
+    # grades stored before grading extracted.
     graded_extraction: dict[str, Any] | None = None
     isolation: str | None = None        # the containment the grade ran under (docs/security.md)
 
@@ -185,13 +187,23 @@ def render(e: LogEntry) -> str:
     lines.append("content:" if e.content else "content: (empty)")
     if e.content:
         lines.append(_indent(e.content))
-    if e.extracted_code is not None:
-        lines.append(f"extracted code ({e.extraction_method}):")
-        lines.append(_indent(e.extracted_code))
-    elif e.extraction_note:
-        lines.append(f"extracted code: none ({e.extraction_note})")
-    graded = e.graded_extraction
-    if graded is not None and graded.get("code") != e.extracted_code:
+    graded = e.graded_extraction or {}
+    files = graded.get("files")
+    files = files if isinstance(files, dict) and files else None     # an answer in several files
+    if files is None or graded.get("code") != e.extracted_code:       # (else: the same files, shown below)
+        if e.extracted_code is not None:
+            lines.append(f"extracted code ({e.extraction_method}):")
+            lines.append(_indent(e.extracted_code))
+        elif e.extraction_note:
+            lines.append(f"extracted code: none ({e.extraction_note})")
+    if files is not None:
+        # Each file under its name, as it was built.
+        lines.append(f"graded files ({len(files)}), extracted by the grader ({graded.get('method')}; "
+                     f"{graded.get('note')}):")
+        for name, src in files.items():
+            lines.append(f"  -- {name}")
+            lines.append(_indent(str(src)))
+    elif e.graded_extraction is not None and graded.get("code") != e.extracted_code:
         # The grader extracted differently than the generation did (the rules changed since).
         if graded.get("code") is None:
             lines.append(f"graded code: none, extracted again by the grader ({graded.get('note')})")

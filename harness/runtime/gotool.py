@@ -156,16 +156,18 @@ class Toolchain:
     # -- building -------------------------------------------------------------
     def build(
         self,
-        source: str,
+        source: str | Mapping[str, str],
         workdir: Path,
         *,
         race: bool = False,
         timeout_s: float = 120.0,
         name: str | None = None,
     ) -> BuildResult:
-        """Build ``source`` (one main.go) in ``workdir``; never raises for the
-        code's faults. The binary lands in ``workdir``."""
-        return self.compile({"main.go": source}, workdir / ("build-race" if race else "build"),
+        """Build ``source`` (one main.go, or a mapping of file name to source: the
+        files of one package) in ``workdir``; never raises for the code's faults.
+        The binary lands in ``workdir``."""
+        files = {"main.go": source} if isinstance(source, str) else source
+        return self.compile(files, workdir / ("build-race" if race else "build"),
                             name or ("answer-race" if race else "answer"), ("build",), race=race, timeout_s=timeout_s)
 
     def compile(
@@ -221,7 +223,7 @@ class Toolchain:
         return BuildResult(classify_build_log(log, race=race), None, log, res.wall_s, race)
 
     def build_with_race(
-        self, source: str, workdir: Path, *, timeout_s: float = 120.0,
+        self, source: str | Mapping[str, str], workdir: Path, *, timeout_s: float = 120.0,
     ) -> tuple[BuildResult, BuildResult]:
         """Build ``source`` normally and with ``-race`` at the same time (two go
         processes in separate directories of ``workdir``; the shared cache is safe

@@ -11,6 +11,7 @@ Resolution order for the ``go`` binary:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -170,6 +171,21 @@ class Toolchain:
         return self.compile(files, workdir / ("build-race" if race else "build"),
                             name or ("answer-race" if race else "answer"), ("build",), race=race, timeout_s=timeout_s)
 
+    def _stage(self, files: Mapping[str, str], area: Path, box: sandbox.Sandbox) -> tuple[Path, Path]:
+        """Write ``files`` and a go.mod to ``area/src``, make ``area/home``; returns
+        (src, home). Everything a go command writes lives in ``area`` (owned by the
+        build uid when exam-sweep runs as root): sources, HOME and any output."""
+        area.mkdir(parents=True, exist_ok=True)
+        src_dir, home = area / "src", area / "home"
+        src_dir.mkdir(exist_ok=True)
+        home.mkdir(exist_ok=True)
+        for file_name, text in files.items():
+            (src_dir / file_name).write_text(text, encoding="utf-8")
+        (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
+        for d in (area, src_dir, home):
+            box.own(d, sandbox.Role.BUILD)
+        return src_dir, home
+
     def compile(
         self,
         files: Mapping[str, str],
@@ -184,18 +200,7 @@ class Toolchain:
         go.mod, in the build sandbox (``go build`` for an answer, ``go test -c`` for a
         gotest exam's test binary); never raises for the code's faults."""
         box = sandbox.current()
-        # Everything the build writes lives in one directory of its own (owned by the
-        # build uid when exam-sweep runs as root): sources, HOME and the binary.
-        area.mkdir(parents=True, exist_ok=True)
-        src_dir = area / "src"
-        src_dir.mkdir(exist_ok=True)
-        for file_name, text in files.items():
-            (src_dir / file_name).write_text(text, encoding="utf-8")
-        (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
-        home = area / "home"
-        home.mkdir(exist_ok=True)
-        for d in (area, src_dir, home):
-            box.own(d, sandbox.Role.BUILD)
+        src_dir, home = self._stage(files, area, box)
         out = area / out_name
         argv = [str(self.go), *go_args, "-o", str(out), f"-ldflags={LDFLAGS}"]
         if race:
@@ -240,18 +245,8 @@ class Toolchain:
         ``go list -json -e .`` in the build sandbox, so imports, embeds, cgo and build
         constraints are read by the compiler's own parser, never by matching text.
         Returns (the package's JSON, or None when ``go list`` printed none; its log)."""
-        import json
-
         box = sandbox.current()
-        area.mkdir(parents=True, exist_ok=True)
-        src_dir, home = area / "src", area / "home"
-        src_dir.mkdir(exist_ok=True)
-        home.mkdir(exist_ok=True)
-        for file_name, text in files.items():
-            (src_dir / file_name).write_text(text, encoding="utf-8")
-        (src_dir / "go.mod").write_text(self.go_mod(), encoding="utf-8")
-        for d in (area, src_dir, home):
-            box.own(d, sandbox.Role.BUILD)
+        src_dir, home = self._stage(files, area, box)
         self.ensure_cache(box)
         res = sandbox.run(
             [str(self.go), "list", "-json", "-e", "."],
